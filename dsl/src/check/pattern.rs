@@ -1,0 +1,247 @@
+//! Lowers a pattern's shape to `PatternNode`, numbering its steps in text
+//! order and checking where `not`, quantifiers and `all` may appear.
+
+use crate::ast::{Pattern, PatternKind, StepDecl};
+use crate::codes;
+use crate::diagnostic::{Diagnostic, Span};
+use crate::plan::PatternNode;
+
+/// A step found in the pattern, in text order.
+pub struct StepSlot<'p> {
+    pub decl: &'p StepDecl,
+    pub negated: bool,
+}
+
+pub struct Lowered<'p> {
+    pub steps: Vec<StepSlot<'p>>,
+    /// `None` when the shape had errors (reported).
+    pub root: Option<PatternNode>,
+}
+
+pub fn lower<'p>(file: usize, pattern: &'p Pattern, diags: &mut Vec<Diagnostic>) -> Lowered<'p> {
+    let mut lowering = Lowering {
+        file,
+        diags,
+        steps: Vec::new(),
+    };
+    let root = lowering.node(pattern, Position::Root);
+    Lowered {
+        steps: lowering.steps,
+        root,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Position {
+    /// The whole pattern.
+    Root,
+    /// An element of the top-level sequence.
+    TopSeq { first: bool, last: bool },
+    /// An element of a nested sequence (inside a group).
+    InnerSeq { first: bool, last: bool },
+    /// Anywhere else: alternatives, `all`, under a quantifier.
+    Other,
+}
+
+struct Lowering<'p, 'd> {
+    file: usize,
+    diags: &'d mut Vec<Diagnostic>,
+    steps: Vec<StepSlot<'p>>,
+}
+
+impl<'p> Lowering<'p, '_> {
+    fn push_step(&mut self, decl: &'p StepDecl, negated: bool) -> usize {
+        self.steps.push(StepSlot { decl, negated });
+        self.steps.len() - 1
+    }
+
+    fn error(&mut self, code: &'static str, span: Span, message: &str, label: &str, help: &str) {
+        self.diags
+            .push(Diagnostic::error(code, self.file, span, message, label).with_help(help));
+    }
+
+    fn node(&mut self, p: &'p Pattern, pos: Position) -> Option<PatternNode> {
+        match &p.kind {
+            PatternKind::Step(decl) => Some(PatternNode::Step(self.push_step(decl, false))),
+            PatternKind::Group(inner) => self.node(inner, pos),
+            PatternKind::Not(inner, keyword) => self.not(inner, keyword, pos),
+            PatternKind::Seq(parts) => {
+                let nested = !matches!(pos, Position::Root);
+                let mut nodes = Vec::with_capacity(parts.len());
+                let mut ok = true;
+                let n = parts.len();
+                for (i, part) in parts.iter().enumerate() {
+                    let (first, last) = (i == 0, i + 1 == n);
+                    let child = if nested {
+                        Position::InnerSeq { first, last }
+                    } else {
+                        Position::TopSeq { first, last }
+                    };
+                    match self.node(part, child) {
+                        // `(a -> b) -> c` is the same as `a -> b -> c`.
+                        Some(PatternNode::Seq(inner))
+                            if matches!(part.kind, PatternKind::Group(_)) =>
+                        {
+                            nodes.extend(inner)
+                        }
+                        Some(node) => nodes.push(node),
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(PatternNode::Seq(nodes))
+            }
+            PatternKind::Alt(parts) => {
+                let nodes: Vec<Option<PatternNode>> = parts
+                    .iter()
+                    .map(|q| self.node(q, Position::Other))
+                    .collect();
+                nodes
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(PatternNode::Alt)
+            }
+            PatternKind::All(members) => {
+                let mut ids = Vec::with_capacity(members.len());
+                let mut ok = true;
+                for member in members {
+                    match &member.kind {
+                        PatternKind::Step(decl) => ids.push(self.push_step(decl, false)),
+                        _ => {
+                            self.error(
+                                codes::BAD_ALL_MEMBER,
+                                member.span.clone(),
+                                "expected a single step in `all(...)`",
+                                "not a single step",
+                                "`all(a, b)` lists plain steps (`name: stream where cond`), without quantifiers, groups or `not`",
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+                if members.is_empty() {
+                    self.error(
+                        codes::BAD_ALL_MEMBER,
+                        p.span.clone(),
+                        "expected steps in `all(...)`, found none",
+                        "empty",
+                        "list the steps that must all match: `all(a: auth, b: payments)`",
+                    );
+                    ok = false;
+                }
+                ok.then_some(PatternNode::All(ids))
+            }
+            PatternKind::Repeat { inner, quantifier } => {
+                let q = quantifier.value;
+                let mut ok = true;
+                if let PatternKind::Not(_, _) = inner.kind {
+                    self.error(
+                        codes::QUANTIFIED_NOT,
+                        quantifier.span.clone(),
+                        "a `not` step cannot have a quantifier",
+                        "quantifier on `not`",
+                        "`not x` already forbids any number of `x` events; remove the quantifier",
+                    );
+                    // Number the negated step anyway so later steps keep their ids.
+                    let _ = self.node(
+                        inner,
+                        Position::TopSeq {
+                            first: false,
+                            last: false,
+                        },
+                    );
+                    return None;
+                }
+                match q.max {
+                    Some(max) if max < q.min => {
+                        self.error(
+                            codes::BAD_QUANTIFIER,
+                            quantifier.span.clone(),
+                            &format!("expected a maximum of at least {}, found {max}", q.min),
+                            "minimum is above maximum",
+                            &format!(
+                                "`{{n,m}}` means n to m times; did you mean `{{{max},{}}}`?",
+                                q.min
+                            ),
+                        );
+                        ok = false;
+                    }
+                    Some(0) => {
+                        self.error(
+                            codes::BAD_QUANTIFIER,
+                            quantifier.span.clone(),
+                            "a step repeated zero times never matches",
+                            "at most zero times",
+                            "to forbid a step, write `not step` between two steps",
+                        );
+                        ok = false;
+                    }
+                    _ => {}
+                }
+                let node = self.node(inner, Position::Other)?;
+                ok.then(|| PatternNode::Repeat {
+                    node: Box::new(node),
+                    min: q.min,
+                    max: q.max,
+                })
+            }
+        }
+    }
+
+    fn not(&mut self, inner: &'p Pattern, keyword: &Span, pos: Position) -> Option<PatternNode> {
+        let decl = match &inner.kind {
+            PatternKind::Step(decl) => Some(decl),
+            PatternKind::Group(g) => match &g.kind {
+                PatternKind::Step(decl) => Some(decl),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(decl) = decl else {
+            self.error(
+                codes::MISPLACED_NOT,
+                inner.span.clone(),
+                "expected a single step after `not`",
+                "not a single step",
+                "`not` forbids one step: `a -> not b -> c`",
+            );
+            return None;
+        };
+        let id = self.push_step(decl, true);
+        let span = keyword.start..inner.span.end;
+        match pos {
+            Position::Root
+            | Position::TopSeq { first: true, .. }
+            | Position::InnerSeq { first: true, .. } => {
+                self.error(
+                    codes::NOT_FIRST,
+                    span,
+                    "a pattern cannot start with `not`",
+                    "nothing comes before this `not`",
+                    "`not x` forbids x between two steps, or after the last one: `a -> not x`",
+                );
+                None
+            }
+            Position::InnerSeq { last: true, .. } => {
+                self.error(
+                    codes::MISPLACED_NOT,
+                    span,
+                    "a trailing `not` must end the whole pattern, not a group",
+                    "trailing `not` inside a group",
+                    "put a step after it inside the group, or move it to the end of the pattern",
+                );
+                None
+            }
+            Position::Other => {
+                self.error(
+                    codes::MISPLACED_NOT,
+                    span,
+                    "`not` must stand between steps of a sequence",
+                    "not in a sequence",
+                    "write it as `a -> not x -> b`, or `a -> not x` at the end",
+                );
+                None
+            }
+            _ => Some(PatternNode::Not(id)),
+        }
+    }
+}

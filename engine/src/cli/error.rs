@@ -1,0 +1,79 @@
+//! Errors of the command line, with the exit code each maps to.
+
+use std::path::PathBuf;
+
+use super::exit;
+use crate::runner::RunError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot read rule file {path}: {source}")]
+    ReadRules {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the rules have errors")]
+    RuleErrors,
+    #[error("invalid --input `{0}`: expected STREAM=PATH (PATH `-` is stdin)")]
+    InputSyntax(String),
+    #[error("--input names an unknown stream `{name}`{}", did_you_mean(.suggestion))]
+    UnknownStream {
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error("--input names `{0}`, which is derived by a rule, not read from outside")]
+    DerivedInput(String),
+    #[error("stream `{0}` is given more than one --input")]
+    DuplicateInput(String),
+    #[error("only one --input can read stdin (`-`)")]
+    StdinTwice,
+    #[error("stream `{0}` is read by a rule but has no --input (add --input {0}=PATH)")]
+    MissingInput(String),
+    #[error("--batch-size must be at least 1")]
+    BatchSize,
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Generate(#[from] crate::generate::GenerateError),
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(s) => format!("; did you mean `{s}`?"),
+        None => String::new(),
+    }
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::RuleErrors => exit::RULE_ERRORS,
+            CliError::Run(RunError::Pipeline(crate::pipeline::PipelineError::Build { .. })) => {
+                exit::RULE_ERRORS
+            }
+            _ => exit::USAGE_OR_IO,
+        }
+    }
+
+    /// The message with its chain of causes.
+    pub fn report(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        // Error chains are short; the bound guards against a cyclic chain.
+        let mut depth = 0;
+        while let Some(cause) = source {
+            if depth >= 8 {
+                break;
+            }
+            let cause_text = cause.to_string();
+            if !text.contains(&cause_text) {
+                text.push_str(": ");
+                text.push_str(&cause_text);
+            }
+            source = cause.source();
+            depth += 1;
+        }
+        text
+    }
+}

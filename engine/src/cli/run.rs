@@ -1,0 +1,166 @@
+//! `eddy run RULES... --input STREAM=PATH ...`: run rules over JSON lines.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use dsl::plan::Program;
+
+use super::{exit, rules, CliError};
+use crate::runner::{self, InputSpec, OutputTarget, RunConfig, RunSummary};
+use crate::source::{InputLocation, DEFAULT_MAX_LINE_BYTES};
+
+/// The dead-letter file when the output is stdout.
+pub const DEFAULT_DEAD_LETTER: &str = "eddy-dead-letter.jsonl";
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Rule files; streams declared in one are visible in all.
+    #[arg(required = true)]
+    pub rules: Vec<PathBuf>,
+    /// `STREAM=PATH`: read the declared stream STREAM from PATH (`-` is stdin).
+    #[arg(long = "input", value_name = "STREAM=PATH")]
+    pub inputs: Vec<String>,
+    /// Where derived events go, as CloudEvents JSON lines (default: stdout).
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Where rejected input lines go (default: next to the output as
+    /// `NAME.dead-letter.jsonl`, or `eddy-dead-letter.jsonl` in the current
+    /// directory when the output is stdout). Created only if something is rejected.
+    #[arg(long, value_name = "PATH")]
+    pub dead_letter: Option<PathBuf>,
+    /// Input lines read and decoded per chunk.
+    #[arg(long, default_value_t = 8192)]
+    pub batch_size: usize,
+    /// Longest accepted input line, in bytes; longer ones are dead-lettered.
+    #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
+    pub max_line_bytes: usize,
+}
+
+pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
+    if args.batch_size == 0 {
+        return Err(CliError::BatchSize);
+    }
+    let sources = rules::load(&args.rules)?;
+    let compiled = rules::compile_and_report(&sources);
+    let Some(program) = compiled.program else {
+        return Err(CliError::RuleErrors);
+    };
+    let inputs = resolve_inputs(&program, &args.inputs)?;
+    let output = match &args.output {
+        Some(path) if path.as_os_str() != "-" => OutputTarget::File(path.clone()),
+        _ => OutputTarget::Stdout,
+    };
+    let dead_letter = args
+        .dead_letter
+        .clone()
+        .unwrap_or_else(|| default_dead_letter(&output));
+    let mut config = RunConfig::new(inputs, output, dead_letter);
+    config.batch_size = args.batch_size;
+    config.max_line_bytes = args.max_line_bytes;
+    let summary = runner::run(&program, &config)?;
+    report(&summary);
+    Ok(if summary.rejected_total() > 0 {
+        exit::INPUT_REJECTED
+    } else {
+        exit::OK
+    })
+}
+
+/// `out/alerts.jsonl` gives `out/alerts.dead-letter.jsonl`.
+pub fn default_dead_letter(output: &OutputTarget) -> PathBuf {
+    match output {
+        OutputTarget::Stdout => PathBuf::from(DEFAULT_DEAD_LETTER),
+        OutputTarget::File(path) => {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "eddy".into());
+            let name = format!("{stem}.dead-letter.jsonl");
+            match path.parent() {
+                Some(dir) if dir != Path::new("") => dir.join(name),
+                _ => PathBuf::from(name),
+            }
+        }
+    }
+}
+
+/// Checks the `--input` flags against the program: every declared stream a
+/// rule reads needs exactly one; unknown and derived streams are refused.
+/// Inputs for declared streams no rule reads are ignored with a note.
+pub fn resolve_inputs(program: &Program, specs: &[String]) -> Result<Vec<InputSpec>, CliError> {
+    let catalog = &program.catalog;
+    let needed: BTreeSet<&str> = program
+        .rules
+        .iter()
+        .flat_map(|r| r.inputs())
+        .filter(|s| catalog.stream(s).is_some_and(|plan| plan.derived_from.is_none()))
+        .collect();
+    let mut inputs: Vec<InputSpec> = Vec::new();
+    let mut stdin_used = false;
+    for spec in specs {
+        let (stream, path) = spec
+            .split_once('=')
+            .filter(|(s, p)| !s.is_empty() && !p.is_empty())
+            .ok_or_else(|| CliError::InputSyntax(spec.clone()))?;
+        let Some(plan) = catalog.stream(stream) else {
+            let names = catalog
+                .streams
+                .iter()
+                .filter(|s| s.derived_from.is_none())
+                .map(|s| s.name.as_str());
+            return Err(CliError::UnknownStream {
+                name: stream.to_string(),
+                suggestion: closest(stream, names),
+            });
+        };
+        if plan.derived_from.is_some() {
+            return Err(CliError::DerivedInput(stream.to_string()));
+        }
+        if inputs.iter().any(|i| i.stream == stream) {
+            return Err(CliError::DuplicateInput(stream.to_string()));
+        }
+        let location = InputLocation::parse(path);
+        if location == InputLocation::Stdin {
+            if stdin_used {
+                return Err(CliError::StdinTwice);
+            }
+            stdin_used = true;
+        }
+        if !needed.contains(stream) {
+            eprintln!("eddy: note: no rule reads stream `{stream}`; --input {spec} is ignored");
+            continue;
+        }
+        inputs.push(InputSpec {
+            stream: stream.to_string(),
+            location,
+        });
+    }
+    if let Some(missing) = needed.iter().find(|s| !inputs.iter().any(|i| i.stream == **s)) {
+        return Err(CliError::MissingInput(missing.to_string()));
+    }
+    // Declaration order, so that runs do not depend on the order of the flags.
+    inputs.sort_by_key(|i| catalog.stream_index(&i.stream));
+    Ok(inputs)
+}
+
+/// The known name closest to `name`, if it is close enough to be a typo.
+fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<String> {
+    known
+        .map(|k| (strsim::damerau_levenshtein(name, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min()
+        .map(|(_, k)| k.to_string())
+}
+
+/// One line on stderr per rejection reason.
+fn report(summary: &RunSummary) {
+    let place = summary
+        .dead_letter
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    for (reason, count) in &summary.rejected {
+        let lines = if *count == 1 { "line" } else { "lines" };
+        eprintln!("eddy: {count} input {lines} rejected as {reason} (written to {place})");
+    }
+}

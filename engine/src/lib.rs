@@ -1,0 +1,20 @@
+//! eddy's runtime: sources and sinks, event time and watermarks, the
+//! pipeline and the CLI.
+//!
+//! - [`source`]: JSON lines from files and stdin, in numbered chunks.
+//! - [`decode`]: chunks to Arrow batches, bad lines to rejections.
+//! - [`time`]: watermarks, late events, the reorder buffer.
+//! - [`pipeline`]: the synchronous core that drives the operators.
+//! - [`sink`]: CloudEvents output and the dead-letter file.
+//! - [`runner`]: files and stdin through the pipeline, on threads.
+//! - [`cli`]: `eddy check`, `eddy run`, `eddy generate`.
+
+pub mod cli;
+pub mod decode;
+pub mod generate;
+pub mod pipeline;
+pub mod reject;
+pub mod runner;
+pub mod sink;
+pub mod source;
+pub mod time;

@@ -1,0 +1,62 @@
+//! Input that could not be used: why, and the line it came from.
+
+use std::fmt;
+
+/// Why an input line went to the dead-letter output. The names are stable:
+/// they appear in the dead-letter records and in the summary on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RejectReason {
+    /// Not a JSON value (or not UTF-8).
+    MalformedJson,
+    /// A non-nullable field is absent or null.
+    MissingField,
+    /// A field holds a value of another type (or the line is not an object).
+    WrongType,
+    /// A timestamp field holds neither an RFC 3339 string nor epoch milliseconds.
+    BadTimestamp,
+    /// The line is longer than the line-size limit.
+    Oversize,
+    /// The event is older than its stream's watermark when it arrives.
+    Late,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 6] = [
+        RejectReason::MalformedJson,
+        RejectReason::MissingField,
+        RejectReason::WrongType,
+        RejectReason::BadTimestamp,
+        RejectReason::Oversize,
+        RejectReason::Late,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::MalformedJson => "malformed_json",
+            RejectReason::MissingField => "missing_field",
+            RejectReason::WrongType => "wrong_type",
+            RejectReason::BadTimestamp => "bad_timestamp",
+            RejectReason::Oversize => "oversize",
+            RejectReason::Late => "late",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One rejected input line. The stream and source are known to whoever
+/// writes the record, so they are not repeated here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// 1-based line number (or offset) of the event in its source.
+    pub line: i64,
+    pub reason: RejectReason,
+    /// A human message: which field, what was expected.
+    pub detail: String,
+    /// The raw line, possibly only its beginning (see the dead-letter sink).
+    pub raw: Vec<u8>,
+}

@@ -1,0 +1,44 @@
+//! Sinks: derived events as CloudEvents JSON lines, rejected input as
+//! dead-letter JSON lines.
+
+pub mod cloudevents;
+pub mod dead_letter;
+pub mod json;
+
+use std::path::{Path, PathBuf};
+
+pub use cloudevents::CloudEventEncoder;
+pub use dead_letter::DeadLetterSink;
+
+/// Errors of the sinks.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("cannot create {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl SinkError {
+    pub fn open(path: &Path, source: std::io::Error) -> Self {
+        SinkError::Open {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub fn write(path: &Path, source: std::io::Error) -> Self {
+        SinkError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

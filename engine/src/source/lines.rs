@@ -1,0 +1,156 @@
+//! Splits a byte stream into numbered lines, a chunk at a time, without ever
+//! buffering more than the line-size limit of one line.
+
+use std::io::BufRead;
+use std::ops::Range;
+
+use super::SourceError;
+use crate::reject::{RejectReason, Rejection};
+
+/// The default limit on the size of one line (1 MiB).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+
+/// How much of an oversize line is kept for its dead-letter record.
+pub const OVERSIZE_KEPT_BYTES: usize = 64 * 1024;
+
+/// Lines read in one go. `data` holds every accepted line followed by `\n`,
+/// so that it can be handed to a JSON-lines decoder as it is.
+#[derive(Debug, Default, Clone)]
+pub struct Chunk {
+    pub data: Vec<u8>,
+    /// `(line number, byte range in data without the newline)`, in order.
+    pub lines: Vec<(i64, Range<usize>)>,
+    /// Lines over the size limit, already rejected with reason `oversize`.
+    pub oversize: Vec<Rejection>,
+}
+
+impl Chunk {
+    pub fn line_bytes(&self, index: usize) -> &[u8] {
+        &self.data[self.lines[index].1.clone()]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty() && self.oversize.is_empty()
+    }
+}
+
+/// The state of the line being read.
+enum Current {
+    /// Within the limit so far: the bytes are appended to the chunk's data,
+    /// starting at this position.
+    Normal { start: usize },
+    /// Over the limit: only the first bytes are kept, the rest is skipped.
+    Oversize { kept: Vec<u8>, total: usize },
+}
+
+/// Reads numbered (1-based) lines from `reader`. Blank lines are skipped but
+/// counted, a trailing `\r` is dropped.
+pub struct LineReader<R> {
+    reader: R,
+    name: String,
+    max_line_bytes: usize,
+    /// The number of the line read next.
+    next_number: i64,
+    at_end: bool,
+}
+
+impl<R: BufRead> LineReader<R> {
+    pub fn new(reader: R, name: impl Into<String>, max_line_bytes: usize) -> Self {
+        LineReader {
+            reader,
+            name: name.into(),
+            max_line_bytes: max_line_bytes.max(1),
+            next_number: 1,
+            at_end: false,
+        }
+    }
+
+    /// Up to `max_lines` lines (accepted or oversize); `None` at the end of input.
+    pub fn next_chunk(&mut self, max_lines: usize) -> Result<Option<Chunk>, SourceError> {
+        let max_lines = max_lines.max(1);
+        let mut chunk = Chunk::default();
+        while !self.at_end && chunk.lines.len() + chunk.oversize.len() < max_lines {
+            self.read_line_into(&mut chunk)?;
+        }
+        Ok((!chunk.is_empty()).then_some(chunk))
+    }
+
+    /// Reads one line (or hits the end) and adds it to `chunk` unless blank.
+    fn read_line_into(&mut self, chunk: &mut Chunk) -> Result<(), SourceError> {
+        let number = self.next_number;
+        let mut current = Current::Normal {
+            start: chunk.data.len(),
+        };
+        // Each round consumes at least one byte or ends the line, so the loop
+        // is bounded by the input size.
+        loop {
+            let buf = self.reader.fill_buf().map_err(|source| SourceError::Read {
+                name: self.name.clone(),
+                source,
+            })?;
+            if buf.is_empty() {
+                self.at_end = true;
+                break;
+            }
+            let (piece_len, found_newline) = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (i, true),
+                None => (buf.len(), false),
+            };
+            let piece = &buf[..piece_len];
+            current = match current {
+                Current::Normal { start } => {
+                    if chunk.data.len() - start + piece.len() > self.max_line_bytes {
+                        let mut kept = chunk.data.split_off(start);
+                        let total = kept.len() + piece.len();
+                        let room = OVERSIZE_KEPT_BYTES.saturating_sub(kept.len());
+                        kept.extend_from_slice(&piece[..room.min(piece.len())]);
+                        kept.truncate(OVERSIZE_KEPT_BYTES);
+                        Current::Oversize { kept, total }
+                    } else {
+                        chunk.data.extend_from_slice(piece);
+                        Current::Normal { start }
+                    }
+                }
+                Current::Oversize { mut kept, total } => {
+                    let room = OVERSIZE_KEPT_BYTES.saturating_sub(kept.len());
+                    kept.extend_from_slice(&piece[..room.min(piece.len())]);
+                    Current::Oversize {
+                        kept,
+                        total: total + piece.len(),
+                    }
+                }
+            };
+            let consumed = piece_len + usize::from(found_newline);
+            self.reader.consume(consumed);
+            if found_newline {
+                break;
+            }
+        }
+        self.next_number += 1;
+        match current {
+            Current::Normal { start } => {
+                let mut end = chunk.data.len();
+                if end > start && chunk.data[end - 1] == b'\r' {
+                    end -= 1;
+                }
+                if chunk.data[start..end].iter().all(u8::is_ascii_whitespace) {
+                    chunk.data.truncate(start);
+                } else {
+                    chunk.data.truncate(end);
+                    chunk.data.push(b'\n');
+                    chunk.lines.push((number, start..end));
+                }
+            }
+            Current::Oversize { kept, total } => chunk.oversize.push(Rejection {
+                line: number,
+                reason: RejectReason::Oversize,
+                detail: format!(
+                    "line is {total} bytes, over the limit of {} bytes",
+                    self.max_line_bytes
+                ),
+                raw: kept,
+            }),
+        }
+        Ok(())
+    }
+}

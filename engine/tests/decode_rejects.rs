@@ -1,0 +1,178 @@
+//! Decoding JSON lines: each class of bad input goes to the dead letter with
+//! its reason, and the good lines flow on with their hidden columns.
+
+use std::io::Cursor;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType, UInt64Type};
+use arrow_array::Array;
+use dsl::plan::{DataType, Field, StreamPlan};
+use engine::decode::StreamDecoder;
+use engine::reject::RejectReason;
+use engine::source::{Chunk, LineReader};
+
+fn field(name: &str, ty: DataType, nullable: bool) -> Field {
+    Field {
+        name: name.into(),
+        ty,
+        nullable,
+    }
+}
+
+fn payments() -> StreamPlan {
+    StreamPlan {
+        name: "payments".into(),
+        fields: vec![
+            field("ts", DataType::Timestamp, false),
+            field("user", DataType::String, false),
+            field("amount", DataType::Float, false),
+            field("n", DataType::Int, false),
+            field("ok", DataType::Bool, true),
+            field("country", DataType::String, true),
+            field(
+                "device",
+                DataType::Record(vec![field("os", DataType::String, false)]),
+                true,
+            ),
+        ],
+        time_field: "ts".into(),
+        lateness: 5_000,
+        derived_from: None,
+    }
+}
+
+fn chunk_of(text: &str, max_line_bytes: usize) -> Chunk {
+    let mut reader = LineReader::new(Cursor::new(text.as_bytes().to_vec()), "test", max_line_bytes);
+    let chunk = reader.next_chunk(10_000).expect("read").expect("a chunk");
+    assert!(reader.next_chunk(10_000).expect("read").is_none());
+    chunk
+}
+
+const GOOD: &str = r#"{"ts":"2026-01-01T00:00:00Z","user":"u1","amount":12.5,"n":3}"#;
+
+/// Decodes `bad` between two good lines and returns the single rejection.
+fn reject_of(bad: &str) -> (RejectReason, String) {
+    let text = format!("{GOOD}\n{bad}\n{GOOD}\n");
+    let mut decoder = StreamDecoder::new(&payments()).unwrap();
+    let decoded = decoder.decode(&chunk_of(&text, 1 << 20)).unwrap();
+    assert_eq!(decoded.batch.num_rows(), 2, "the good lines flow for {bad}");
+    assert_eq!(decoded.rejects.len(), 1, "one rejection for {bad}");
+    let reject = &decoded.rejects[0];
+    assert_eq!(reject.line, 2);
+    assert_eq!(reject.raw, bad.as_bytes());
+    (reject.reason, reject.detail.clone())
+}
+
+#[test]
+fn malformed_json_is_rejected() {
+    assert_eq!(reject_of(r#"{"ts": "2026-01-01T00:00:00Z", "user":"#).0, RejectReason::MalformedJson);
+    assert_eq!(reject_of(r#"{"ts":1} trailing"#).0, RejectReason::MalformedJson);
+}
+
+#[test]
+fn absent_or_null_required_fields_are_missing_fields() {
+    let (reason, detail) = reject_of(r#"{"ts":"2026-01-01T00:00:00Z","amount":1.0,"n":1}"#);
+    assert_eq!(reason, RejectReason::MissingField);
+    assert!(detail.contains("`user`"), "{detail}");
+    let (reason, _) = reject_of(r#"{"ts":"2026-01-01T00:00:00Z","user":null,"amount":1.0,"n":1}"#);
+    assert_eq!(reason, RejectReason::MissingField);
+    let (reason, _) = reject_of(r#"{"user":"u","amount":1.0,"n":1}"#);
+    assert_eq!(reason, RejectReason::MissingField);
+    let (reason, detail) =
+        reject_of(r#"{"ts":"2026-01-01T00:00:00Z","user":"u","amount":1.0,"n":1,"device":{}}"#);
+    assert_eq!(reason, RejectReason::MissingField);
+    assert!(detail.contains("`device.os`"), "{detail}");
+}
+
+#[test]
+fn values_of_another_type_are_wrong_types_even_where_arrow_would_coerce() {
+    for bad in [
+        r#"{"ts":"2026-01-01T00:00:00Z","user":12,"amount":1.0,"n":1}"#,
+        r#"{"ts":"2026-01-01T00:00:00Z","user":"u","amount":"1.0","n":1}"#,
+        r#"{"ts":"2026-01-01T00:00:00Z","user":"u","amount":1.0,"n":"12"}"#,
+        r#"{"ts":"2026-01-01T00:00:00Z","user":"u","amount":1.0,"n":1.5}"#,
+        r#"{"ts":"2026-01-01T00:00:00Z","user":"u","amount":1.0,"n":1,"ok":"yes"}"#,
+        r#"{"ts":"2026-01-01T00:00:00Z","user":"u","amount":1.0,"n":1,"device":"ios"}"#,
+        r#"[1,2,3]"#,
+    ] {
+        assert_eq!(reject_of(bad).0, RejectReason::WrongType, "{bad}");
+    }
+}
+
+#[test]
+fn timestamps_must_be_rfc3339_or_integer_millis() {
+    for bad in [
+        r#"{"ts":"yesterday","user":"u","amount":1.0,"n":1}"#,
+        r#"{"ts":"2026-01-01 00:00:00","user":"u","amount":1.0,"n":1}"#,
+        r#"{"ts":1.5,"user":"u","amount":1.0,"n":1}"#,
+        r#"{"ts":true,"user":"u","amount":1.0,"n":1}"#,
+    ] {
+        assert_eq!(reject_of(bad).0, RejectReason::BadTimestamp, "{bad}");
+    }
+}
+
+#[test]
+fn good_lines_decode_with_hidden_columns() {
+    let lines = [
+        r#"{"ts":"2026-01-01T02:00:00+02:00","user":"a","amount":1,"n":1,"extra":{"x":[1]}}"#,
+        r#"{"ts":1767225600123,"user":"b","amount":2.5,"n":-7,"ok":true,"country":"FR","device":{"os":"ios"}}"#,
+        r#"{"ts":"2026-01-01T00:00:00.5Z","user":"c","amount":3.0,"n":9,"country":null,"device":null}"#,
+    ];
+    let text = format!("{}\r\n\n   \n{}\n{}", lines[0], lines[1], lines[2]);
+    let mut decoder = StreamDecoder::new(&payments()).unwrap();
+    let decoded = decoder.decode(&chunk_of(&text, 1 << 20)).unwrap();
+    assert!(decoded.rejects.is_empty(), "{:?}", decoded.rejects);
+    let batch = &decoded.batch;
+    assert_eq!(batch.schema(), *decoder.in_flight_schema());
+    let ts = batch.column(0).as_primitive::<TimestampMillisecondType>();
+    assert_eq!(ts.values().to_vec(), vec![1767225600000, 1767225600123, 1767225600500]);
+    let amount = batch.column(2).as_primitive::<Float64Type>();
+    assert_eq!(amount.values().to_vec(), vec![1.0, 2.5, 3.0]);
+    assert!(batch.column(5).is_null(0) && !batch.column(5).is_null(1) && batch.column(5).is_null(2));
+    let offsets = batch.column_by_name("__offset").unwrap().as_primitive::<Int64Type>();
+    assert_eq!(offsets.values().to_vec(), vec![1, 4, 5], "blank lines count, CRLF is fine");
+    let hashes = batch.column_by_name("__hash").unwrap().as_primitive::<UInt64Type>();
+    let expected: Vec<u64> = lines.iter().map(|l| xxhash_rust::xxh3::xxh3_64(l.as_bytes())).collect();
+    assert_eq!(hashes.values().to_vec(), expected);
+}
+
+#[test]
+fn oversize_lines_are_rejected_and_reading_goes_on() {
+    let long = format!(
+        r#"{{"ts":"2026-01-01T00:00:00Z","user":"{}","amount":1.0,"n":1}}"#,
+        "x".repeat(500)
+    );
+    let text = format!("{GOOD}\n{long}\n{GOOD}\n");
+    let chunk = chunk_of(&text, 200);
+    assert_eq!(chunk.lines.len(), 2);
+    let mut decoder = StreamDecoder::new(&payments()).unwrap();
+    let decoded = decoder.decode(&chunk).unwrap();
+    assert_eq!(decoded.batch.num_rows(), 2);
+    assert_eq!(decoded.rejects.len(), 1);
+    assert_eq!(decoded.rejects[0].reason, RejectReason::Oversize);
+    assert_eq!(decoded.rejects[0].line, 2);
+    assert_eq!(decoded.rejects[0].raw, long.as_bytes(), "short enough to keep whole");
+}
+
+#[test]
+fn line_reader_chunks_keep_line_numbers_and_end_without_newline() {
+    let text = format!("{GOOD}\n{GOOD}\n\n{GOOD}");
+    let mut reader = LineReader::new(Cursor::new(text.into_bytes()), "t", 1 << 20);
+    let first = reader.next_chunk(2).unwrap().unwrap();
+    let numbers: Vec<i64> = first.lines.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, vec![1, 2]);
+    let second = reader.next_chunk(2).unwrap().unwrap();
+    let numbers: Vec<i64> = second.lines.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, vec![4]);
+    assert_eq!(second.line_bytes(0), GOOD.as_bytes());
+    assert!(reader.next_chunk(2).unwrap().is_none());
+}
+
+#[test]
+fn a_chunk_of_only_bad_lines_gives_an_empty_batch() {
+    let mut decoder = StreamDecoder::new(&payments()).unwrap();
+    let decoded = decoder.decode(&chunk_of("nope\n{}\n", 1 << 20)).unwrap();
+    assert_eq!(decoded.batch.num_rows(), 0);
+    let reasons: Vec<RejectReason> = decoded.rejects.iter().map(|r| r.reason).collect();
+    assert_eq!(reasons, vec![RejectReason::MalformedJson, RejectReason::MissingField]);
+}

@@ -1,0 +1,485 @@
+//! Event time through the pipeline: late detection, the global order of
+//! released events, the watermark as the minimum over input streams,
+//! finishing, and output that does not depend on how input is chunked.
+//! The operators here are small fakes that record what they are handed.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, TimestampMillisecondType, UInt64Type};
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, TimestampMillisecondArray, UInt64Array};
+use dsl::plan::*;
+use engine::pipeline::{OutputEvent, Pipeline};
+use engine::time::{ReorderBuffer, StreamClock};
+use operators::schema::stream_schema;
+use operators::{derived::derived_id, DerivedBatch, DerivedMeta, Evidence, Operator, StateSize};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+// ---------------------------------------------------------------- plans
+
+fn input_stream(name: &str, lateness: Millis) -> StreamPlan {
+    StreamPlan {
+        name: name.into(),
+        fields: vec![
+            Field {
+                name: "ts".into(),
+                ty: DataType::Timestamp,
+                nullable: false,
+            },
+            Field {
+                name: "v".into(),
+                ty: DataType::Int,
+                nullable: false,
+            },
+        ],
+        time_field: "ts".into(),
+        lateness,
+        derived_from: None,
+    }
+}
+
+fn derived_stream(name: &str, rule: usize) -> StreamPlan {
+    StreamPlan {
+        name: name.into(),
+        fields: vec![Field {
+            name: DERIVED_TIME_FIELD.into(),
+            ty: DataType::Timestamp,
+            nullable: false,
+        }],
+        time_field: DERIVED_TIME_FIELD.into(),
+        lateness: 0,
+        derived_from: Some(rule),
+    }
+}
+
+fn rule(name: &str, kind: RuleKind, emit: &str) -> RulePlan {
+    RulePlan {
+        name: name.into(),
+        severity: None,
+        kind,
+        emit: EmitPlan {
+            name: emit.into(),
+            fields: vec![],
+        },
+        suppress: None,
+    }
+}
+
+fn simple(stream: &str) -> RuleKind {
+    RuleKind::Simple(SimplePlan {
+        stream: stream.into(),
+        filter: None,
+    })
+}
+
+/// A pattern over `streams` (for a rule that reads several streams).
+fn reads(streams: &[&str]) -> RuleKind {
+    RuleKind::Pattern(PatternPlan {
+        key: None,
+        steps: streams
+            .iter()
+            .map(|s| StepPlan {
+                name: s.to_string(),
+                stream: s.to_string(),
+                local: None,
+                cross: None,
+            })
+            .collect(),
+        root: PatternNode::Seq(vec![]),
+        within: 1,
+    })
+}
+
+// ---------------------------------------------------------------- fakes
+
+#[derive(Debug, Clone, PartialEq)]
+enum Call {
+    /// (rule, stream, (time, offset) of each row)
+    Batch(usize, String, Vec<(Millis, i64)>),
+    Watermark(usize, Millis),
+}
+
+type Log = Arc<Mutex<Vec<Call>>>;
+
+fn rows(batch: &RecordBatch, time_field: &str) -> Vec<(Millis, i64, u64)> {
+    let times = batch
+        .column_by_name(time_field)
+        .unwrap()
+        .as_primitive::<TimestampMillisecondType>();
+    let offsets = batch.column_by_name("__offset").unwrap().as_primitive::<Int64Type>();
+    let hashes = batch.column_by_name("__hash").unwrap().as_primitive::<UInt64Type>();
+    (0..batch.num_rows())
+        .map(|i| (times.value(i), offsets.value(i), hashes.value(i)))
+        .collect()
+}
+
+/// Builds a derived batch of `rule` in the schema of its derived stream.
+fn derived(rule: usize, name: &str, sequence: &mut i64, events: Vec<(Millis, Vec<Evidence>, u64)>) -> DerivedBatch {
+    let schema = stream_schema(&derived_stream("x", rule));
+    let times: Vec<Millis> = events.iter().map(|e| e.0).collect();
+    let offsets: Vec<i64> = events
+        .iter()
+        .map(|_| {
+            *sequence += 1;
+            *sequence
+        })
+        .collect();
+    let meta: Vec<DerivedMeta> = events
+        .iter()
+        .map(|(time, evidence, hash)| DerivedMeta {
+            time: *time,
+            key: None,
+            id: derived_id(name, None, *time, &[*hash]),
+            evidence: evidence.clone(),
+            window: None,
+        })
+        .collect();
+    let hashes: Vec<u64> = meta.iter().map(|m| xxhash_rust::xxh3::xxh3_64(m.id.as_bytes())).collect();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(TimestampMillisecondArray::from(times)),
+        Arc::new(Int64Array::from(offsets)),
+        Arc::new(UInt64Array::from(hashes)),
+    ];
+    DerivedBatch {
+        rule,
+        data: RecordBatch::try_new(schema, columns).unwrap(),
+        meta,
+    }
+}
+
+/// One derived event per input event, at the input event's time.
+struct Echo {
+    rule: usize,
+    name: String,
+    time_fields: BTreeMap<String, String>,
+    sequence: i64,
+    log: Log,
+}
+
+impl Operator for Echo {
+    fn on_batch(&mut self, stream: &str, batch: &RecordBatch, out: &mut Vec<DerivedBatch>) -> operators::Result<()> {
+        let rows = rows(batch, &self.time_fields[stream]);
+        self.log.lock().unwrap().push(Call::Batch(
+            self.rule,
+            stream.into(),
+            rows.iter().map(|r| (r.0, r.1)).collect(),
+        ));
+        let events = rows
+            .iter()
+            .map(|&(time, offset, hash)| {
+                let evidence = vec![Evidence {
+                    step: None,
+                    stream: stream.into(),
+                    offset,
+                }];
+                (time, evidence, hash)
+            })
+            .collect();
+        out.push(derived(self.rule, &self.name, &mut self.sequence, events));
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: Millis, _out: &mut Vec<DerivedBatch>) -> operators::Result<()> {
+        self.log.lock().unwrap().push(Call::Watermark(self.rule, watermark));
+        Ok(())
+    }
+
+    fn state_size(&self) -> StateSize {
+        StateSize::default()
+    }
+}
+
+/// Counts events in tumbling windows of `size`, emitting one event per
+/// window at its end once the watermark (or an event) passes it.
+struct Tumbling {
+    rule: usize,
+    name: String,
+    size: Millis,
+    time_fields: BTreeMap<String, String>,
+    open: BTreeMap<Millis, u64>,
+    sequence: i64,
+    last_time: Millis,
+}
+
+impl Tumbling {
+    fn fire_before(&mut self, time: Millis, out: &mut Vec<DerivedBatch>) {
+        let closing: Vec<Millis> = self.open.keys().copied().filter(|start| start + self.size <= time).collect();
+        let events = closing
+            .iter()
+            .map(|start| {
+                let count = self.open.remove(start).unwrap();
+                (start + self.size, vec![], count)
+            })
+            .collect::<Vec<_>>();
+        if !events.is_empty() {
+            out.push(derived(self.rule, &self.name, &mut self.sequence, events));
+        }
+    }
+}
+
+impl Operator for Tumbling {
+    fn on_batch(&mut self, stream: &str, batch: &RecordBatch, out: &mut Vec<DerivedBatch>) -> operators::Result<()> {
+        for (time, _, _) in rows(batch, &self.time_fields[stream]) {
+            assert!(time >= self.last_time, "events reach the operator in time order");
+            self.last_time = time;
+            self.fire_before(time, out);
+            *self.open.entry(time.div_euclid(self.size) * self.size).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: Millis, out: &mut Vec<DerivedBatch>) -> operators::Result<()> {
+        self.fire_before(watermark, out);
+        Ok(())
+    }
+
+    fn state_size(&self) -> StateSize {
+        StateSize {
+            entries: self.open.len(),
+            keys: 0,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+/// Streams `a` and `b` (lateness `lateness`), rule 0 echoes `a`, rule 1
+/// counts `a` and `b` in 10 s windows, rule 2 echoes rule 0's events.
+fn program(lateness: Millis) -> Program {
+    Program {
+        catalog: Catalog {
+            streams: vec![
+                input_stream("a", lateness),
+                input_stream("b", lateness),
+                derived_stream("echo_a", 0),
+                derived_stream("counts", 1),
+                derived_stream("echo_echo", 2),
+            ],
+        },
+        rules: vec![
+            rule("echo", simple("a"), "echo_a"),
+            rule("count", reads(&["a", "b"]), "counts"),
+            rule("echo_again", simple("echo_a"), "echo_echo"),
+        ],
+    }
+}
+
+fn time_fields() -> BTreeMap<String, String> {
+    [("a", "ts"), ("b", "ts"), ("echo_a", "time")]
+        .into_iter()
+        .map(|(s, f)| (s.to_string(), f.to_string()))
+        .collect()
+}
+
+fn pipeline(lateness: Millis, log: &Log) -> Pipeline {
+    let echo = |rule: usize, name: &str| -> Box<dyn Operator> {
+        Box::new(Echo {
+            rule,
+            name: name.into(),
+            time_fields: time_fields(),
+            sequence: 0,
+            log: log.clone(),
+        })
+    };
+    let tumbling = Box::new(Tumbling {
+        rule: 1,
+        name: "count".into(),
+        size: 10_000,
+        time_fields: time_fields(),
+        open: BTreeMap::new(),
+        sequence: 0,
+        last_time: Millis::MIN,
+    });
+    Pipeline::with_operators(&program(lateness), vec![echo(0, "echo"), tumbling, echo(2, "echo_again")], &["a", "b"])
+        .unwrap()
+}
+
+/// A batch of stream `a` or `b` (schema of `input_stream`): (time, offset).
+fn batch(events: &[(Millis, i64)]) -> RecordBatch {
+    let schema = stream_schema(&input_stream("a", 0));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(TimestampMillisecondArray::from(events.iter().map(|e| e.0).collect::<Vec<_>>())),
+        Arc::new(Int64Array::from(vec![0; events.len()])),
+        Arc::new(Int64Array::from(events.iter().map(|e| e.1).collect::<Vec<_>>())),
+        Arc::new(UInt64Array::from(events.iter().map(|e| e.1 as u64 * 7919).collect::<Vec<_>>())),
+    ];
+    RecordBatch::try_new(schema, columns).unwrap()
+}
+
+fn summary(events: &[OutputEvent]) -> Vec<(usize, Millis, String)> {
+    events.iter().map(|e| (e.rule, e.meta.time, e.meta.id.clone())).collect()
+}
+
+fn rule0_batches(log: &Log) -> Vec<Vec<(Millis, i64)>> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter_map(|c| match c {
+            Call::Batch(0, _, rows) => Some(rows.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn stream_clock_trails_the_newest_event_by_the_lateness() {
+    let mut clock = StreamClock::new(5_000);
+    assert_eq!(clock.watermark(), Millis::MIN);
+    assert!(clock.admit(10_000));
+    assert_eq!(clock.watermark(), 5_000);
+    assert!(clock.admit(5_000), "exactly at the watermark is in time");
+    assert!(!clock.admit(4_999), "before the watermark is late");
+    assert!(clock.admit(7_000), "out of order within the lateness");
+    assert_eq!(clock.watermark(), 5_000, "older events do not move it");
+    clock.finish();
+    assert_eq!(clock.watermark(), Millis::MAX);
+}
+
+#[test]
+fn reorder_buffer_releases_by_time_then_stream_then_offset() {
+    let mut buffer = ReorderBuffer::new();
+    let b1 = batch(&[(30, 1), (10, 2), (20, 3)]);
+    buffer.insert(1, b1, &[30, 10, 20], &[1, 2, 3]);
+    let b0 = batch(&[(20, 7), (20, 5)]);
+    buffer.insert(0, b0, &[20, 20], &[7, 5]);
+    let runs = buffer.release_before(Some(30)).unwrap();
+    let shape: Vec<(usize, Vec<i64>)> = runs
+        .iter()
+        .map(|r| (r.stream, rows(&r.batch, "ts").iter().map(|x| x.1).collect()))
+        .collect();
+    assert_eq!(shape, vec![(1, vec![2]), (0, vec![5, 7]), (1, vec![3])]);
+    assert_eq!(buffer.len(), 1);
+    let rest = buffer.release_before(None).unwrap();
+    assert_eq!(rest.len(), 1);
+    assert!(buffer.is_empty());
+}
+
+#[test]
+fn late_events_are_reported_and_not_processed() {
+    let log: Log = Default::default();
+    let mut p = pipeline(1_000, &log);
+    let progress = p.push(0, &batch(&[(10_000, 1), (9_500, 2), (8_999, 3), (12_000, 4), (10_999, 5)])).unwrap();
+    let late: Vec<(usize, Millis, Millis)> = progress.late.iter().map(|l| (l.row, l.time, l.watermark)).collect();
+    assert_eq!(late, vec![(2, 8_999, 9_000), (4, 10_999, 11_000)]);
+    p.finish().unwrap();
+    let seen: Vec<i64> = rule0_batches(&log).concat().iter().map(|r| r.1).collect();
+    assert_eq!(seen, vec![2, 1, 4], "admitted events in time order, late ones dropped");
+}
+
+#[test]
+fn nothing_is_released_until_every_input_has_a_watermark() {
+    let log: Log = Default::default();
+    let mut p = pipeline(1_000, &log);
+    p.push(0, &batch(&[(10_000, 1), (20_000, 2), (30_000, 3)])).unwrap();
+    assert_eq!(p.global_watermark(), Millis::MIN, "b has not started");
+    assert_eq!(p.buffered_events(), 3);
+    assert!(log.lock().unwrap().is_empty());
+
+    let mut ready = p.push(1, &batch(&[(15_000, 1)])).unwrap().ready;
+    assert_eq!(p.global_watermark(), 14_000, "the minimum over the streams");
+    assert_eq!(rule0_batches(&log), vec![vec![(10_000, 1)]]);
+    assert!(log.lock().unwrap().contains(&Call::Watermark(0, 14_000)));
+
+    ready.extend(p.finish_stream(1).unwrap().ready);
+    assert_eq!(p.global_watermark(), 29_000, "a finished stream no longer holds time back");
+    assert_eq!(rule0_batches(&log).concat(), vec![(10_000, 1), (20_000, 2)]);
+
+    let rest = p.finish().unwrap();
+    assert_eq!(rule0_batches(&log).concat().len(), 3);
+    let calls = log.lock().unwrap();
+    assert_eq!(calls.last(), Some(&Call::Watermark(2, Millis::MAX)), "the end of time comes last");
+    drop(calls);
+    // Before the end: the echoes of a@10s and a@20s (and their echoes), and
+    // the window [10s, 20s) closed by the watermark 29s.
+    let mut expected_ready = vec![(0, 10_000), (2, 10_000), (0, 20_000), (1, 20_000), (2, 20_000)];
+    let got: Vec<(usize, Millis)> = ready.iter().map(|e| (e.rule, e.meta.time)).collect();
+    assert_eq!(got, expected_ready);
+    // At the end: the echoes of a@30s and the windows ending at 30s and 40s.
+    let got: Vec<(usize, Millis)> = rest.iter().map(|e| (e.rule, e.meta.time)).collect();
+    expected_ready = vec![(0, 30_000), (1, 30_000), (2, 30_000), (1, 40_000)];
+    assert_eq!(got, expected_ready);
+}
+
+#[test]
+fn equal_times_are_released_in_stream_declaration_order() {
+    let log: Log = Default::default();
+    let mut p = pipeline(0, &log);
+    p.push(1, &batch(&[(1_000, 1)])).unwrap();
+    p.push(0, &batch(&[(1_000, 1)])).unwrap();
+    p.finish().unwrap();
+    let order: Vec<(usize, String)> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|c| match c {
+            Call::Batch(rule, stream, _) => Some((*rule, stream.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        order,
+        vec![(0, "a".to_string()), (2, "echo_a".to_string())],
+        "a before b; the derived event of rule 0 goes to rule 2 right away"
+    );
+}
+
+/// Simulates the file runner: the next chunk comes from the unfinished
+/// input with the lowest watermark.
+fn run_chunked(inputs: &[Vec<(Millis, i64)>], chunk: usize) -> (Vec<(usize, Millis, String)>, Vec<(usize, Millis)>) {
+    let log: Log = Default::default();
+    let mut p = pipeline(3_000, &log);
+    let mut positions = vec![0usize; inputs.len()];
+    let mut output = Vec::new();
+    let mut late = Vec::new();
+    let total: usize = inputs.iter().map(Vec::len).sum();
+    for _ in 0..=total + inputs.len() {
+        let next = (0..inputs.len())
+            .filter(|&i| positions[i] <= inputs[i].len() && !(positions[i] == inputs[i].len() && p.stream_watermark(i) == Some(Millis::MAX)))
+            .min_by_key(|&i| (p.stream_watermark(i).unwrap(), i));
+        let Some(i) = next else { break };
+        if positions[i] == inputs[i].len() {
+            output.extend(p.finish_stream(i).unwrap().ready);
+            continue;
+        }
+        let end = (positions[i] + chunk).min(inputs[i].len());
+        let progress = p.push(i, &batch(&inputs[i][positions[i]..end])).unwrap();
+        late.extend(progress.late.iter().map(|l| (i, l.time)));
+        output.extend(progress.ready);
+        positions[i] = end;
+    }
+    output.extend(p.finish().unwrap());
+    // Which events are late depends only on each stream's own arrival order;
+    // how pushes of different streams interleave does not matter.
+    late.sort();
+    (summary(&output), late)
+}
+
+#[test]
+fn output_does_not_depend_on_chunk_sizes() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let inputs: Vec<Vec<(Millis, i64)>> = (0..2)
+        .map(|_| {
+            (0..400)
+                .map(|i| {
+                    // Mostly in order, some jitter inside the lateness, a few very late.
+                    let jitter = if rng.random_bool(0.03) { -10_000 } else { rng.random_range(-2_500..2_500) };
+                    (i * 1_000 + jitter, i + 1)
+                })
+                .collect()
+        })
+        .collect();
+    let (reference, late) = run_chunked(&inputs, 1);
+    assert!(!late.is_empty(), "the data has late events");
+    assert!(reference.len() > 700, "{}", reference.len());
+    let keys: Vec<(Millis, usize)> = reference.iter().map(|e| (e.1, e.0)).collect();
+    assert!(keys.windows(2).all(|w| w[0] <= w[1]), "output sorted by (time, rule)");
+    for chunk in [7, 1000] {
+        let (output, late_again) = run_chunked(&inputs, chunk);
+        assert_eq!(output, reference, "chunk size {chunk}");
+        assert_eq!(late_again, late, "chunk size {chunk}");
+    }
+}

@@ -1,0 +1,105 @@
+//! Simple rules (`from S [where C] emit ...`): filter and shape, one
+//! derived event per matching input event.
+
+use arrow_array::RecordBatch;
+use arrow_select::filter::filter_record_batch;
+use dsl::plan::{Catalog, Millis, RuleKind, RulePlan};
+
+use crate::derived::DerivedBatch;
+use crate::emit::{Emitter, EventColumns, MatchInfo};
+use crate::error::{OperatorError, Result};
+use crate::expr::{evaluate_predicate, lower, FieldLeaves, PhysExpr};
+use crate::operator::{Operator, StateSize};
+use crate::schema::stream_schema;
+
+/// The operator of a simple rule. Stateless except for `suppress`.
+#[derive(Debug)]
+pub struct FilterOperator {
+    stream: String,
+    /// The `where` condition; `None` keeps every event.
+    predicate: Option<PhysExpr>,
+    events: EventColumns,
+    emitter: Emitter,
+}
+
+impl FilterOperator {
+    /// Compiles rule `index` (a `RuleKind::Simple`).
+    pub fn new(index: usize, rule: &RulePlan, catalog: &Catalog) -> Result<Self> {
+        let RuleKind::Simple(plan) = &rule.kind else {
+            return Err(OperatorError::Plan(format!(
+                "rule `{}` is not a simple rule",
+                rule.name
+            )));
+        };
+        let stream = catalog
+            .stream(&plan.stream)
+            .ok_or_else(|| OperatorError::Plan(format!("unknown stream `{}`", plan.stream)))?;
+        let schema = stream_schema(stream);
+        let predicate = plan
+            .filter
+            .as_ref()
+            .map(|c| lower(c, &schema, &FieldLeaves))
+            .transpose()?;
+        Ok(Self {
+            stream: plan.stream.clone(),
+            predicate,
+            events: EventColumns::new(&schema, &stream.time_field)?,
+            emitter: Emitter::new(index, rule, catalog, &schema, &FieldLeaves)?,
+        })
+    }
+
+    /// Emissions dropped by `suppress` so far.
+    pub fn suppressed(&self) -> u64 {
+        self.emitter.suppressed()
+    }
+}
+
+impl Operator for FilterOperator {
+    fn on_batch(
+        &mut self,
+        stream: &str,
+        batch: &RecordBatch,
+        out: &mut Vec<DerivedBatch>,
+    ) -> Result<()> {
+        if stream != self.stream {
+            return Err(OperatorError::Input(format!(
+                "a batch of `{stream}` for a rule reading `{}`",
+                self.stream
+            )));
+        }
+        let kept = match &self.predicate {
+            Some(predicate) => {
+                let mask = evaluate_predicate(predicate.as_ref(), batch)?;
+                filter_record_batch(batch, &mask)?
+            }
+            None => batch.clone(),
+        };
+        if kept.num_rows() == 0 {
+            return Ok(());
+        }
+        let rows = self.events.read(&kept)?;
+        let matches = (0..kept.num_rows())
+            .map(|row| MatchInfo {
+                time: rows.time(row),
+                key: None,
+                evidence: vec![rows.evidence(row, &self.stream, None)],
+                evidence_hashes: vec![rows.hash(row)],
+                window: None,
+            })
+            .collect();
+        self.emitter.emit(&kept, matches, out)
+    }
+
+    fn on_watermark(&mut self, watermark: Millis, _out: &mut Vec<DerivedBatch>) -> Result<()> {
+        self.emitter.advance(watermark);
+        Ok(())
+    }
+
+    fn state_size(&self) -> StateSize {
+        let keys = self.emitter.suppression_keys();
+        StateSize {
+            entries: keys,
+            keys,
+        }
+    }
+}

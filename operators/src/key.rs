@@ -1,0 +1,238 @@
+//! Partition keys (`by k1, k2`): evaluated a batch at a time, one
+//! [`Key`] per row.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::Schema;
+use datafusion_common::ScalarValue;
+use dsl::plan::KeyPlan;
+
+use crate::error::{OperatorError, Result};
+use crate::expr::{cast_to, evaluate, field_path, PhysExpr};
+use crate::schema::arrow_type;
+
+/// The key of one event: its typed components, in `KeyPlan::parts` order.
+///
+/// Cheap to clone (shared), hashable, and totally ordered (component by
+/// component), so it can key `HashMap`s and `BTreeMap`s alike. Components
+/// have the Arrow type of their `KeyPart::ty` whatever stream they came
+/// from, so `by auth.user_id = payments.owner` gives equal keys for equal
+/// values.
+#[derive(Clone)]
+pub struct Key(Arc<KeyInner>);
+
+struct KeyInner {
+    parts: Vec<ScalarValue>,
+    display: String,
+}
+
+impl Key {
+    /// A key from its components (none of them null).
+    pub fn new(parts: Vec<ScalarValue>) -> Self {
+        let display = parts.iter().map(display_part).collect::<Vec<_>>().join(",");
+        Key(Arc::new(KeyInner { parts, display }))
+    }
+
+    /// The components, typed: what `ExprKind::Key(i)` reads.
+    pub fn parts(&self) -> &[ScalarValue] {
+        &self.0.parts
+    }
+
+    /// Components joined with `,`: the CloudEvent subject and
+    /// `DerivedMeta::key`.
+    pub fn display(&self) -> &str {
+        &self.0.display
+    }
+}
+
+fn display_part(value: &ScalarValue) -> String {
+    match value {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => s.clone(),
+        // Milliseconds, as in the input JSON, rather than a formatted date.
+        ScalarValue::TimestampMillisecond(Some(ms), _) => ms.to_string(),
+        other => other.to_string(),
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({})", self.display())
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.display())
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.parts == other.0.parts
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.parts.hash(state);
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> Ordering {
+        for (a, b) in self.0.parts.iter().zip(&other.0.parts) {
+            // Components of one key plan share their types, so
+            // `partial_cmp` only fails on NaN or a mismatch; fall back to
+            // the text so the order stays total.
+            let ord = a
+                .partial_cmp(b)
+                .unwrap_or_else(|| display_part(a).cmp(&display_part(b)));
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        }
+        self.0.parts.len().cmp(&other.0.parts.len())
+    }
+}
+
+/// A [`KeyPlan`] compiled for one input stream.
+#[derive(Debug, Clone)]
+pub struct KeyExtractor {
+    parts: Vec<PhysExpr>,
+}
+
+impl KeyExtractor {
+    /// Compiles the key for batches of `stream` in `schema`
+    /// (`schema::stream_schema` of the stream).
+    pub fn new(plan: &KeyPlan, stream: &str, schema: &Schema) -> Result<Self> {
+        let parts = plan
+            .parts
+            .iter()
+            .map(|part| {
+                let path = part.path_in(stream).ok_or_else(|| {
+                    OperatorError::Plan(format!("key `{}` has no field in `{stream}`", part.name))
+                })?;
+                cast_to(field_path(path, schema)?, &arrow_type(&part.ty), schema)
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { parts })
+    }
+
+    /// The key columns of `batch`, one array per key part.
+    pub fn columns(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        self.parts
+            .iter()
+            .map(|p| evaluate(p.as_ref(), batch))
+            .collect()
+    }
+
+    /// One key per row; `None` where a component is null (such events have
+    /// no key and take part in no keyed state).
+    pub fn keys(&self, batch: &RecordBatch) -> Result<Vec<Option<Key>>> {
+        let columns = self.columns(batch)?;
+        let mut out = Vec::with_capacity(batch.num_rows());
+        // Consecutive rows often share a key: reuse the previous `Key` to
+        // avoid allocating.
+        let mut previous: Option<Key> = None;
+        for row in 0..batch.num_rows() {
+            let mut parts = Vec::with_capacity(columns.len());
+            for column in &columns {
+                let value = ScalarValue::try_from_array(column, row)?;
+                if value.is_null() {
+                    break;
+                }
+                parts.push(value);
+            }
+            if parts.len() < columns.len() {
+                out.push(None);
+                continue;
+            }
+            let key = match previous {
+                Some(ref p) if p.parts() == parts.as_slice() => p.clone(),
+                _ => Key::new(parts),
+            };
+            previous = Some(key.clone());
+            out.push(Some(key));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Int64Array, StringArray};
+    use arrow_schema::{DataType as ArrowType, Field};
+    use dsl::plan::{DataType, KeyPart};
+
+    #[test]
+    fn keys_per_row_with_nulls_and_display() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("user", ArrowType::Utf8, true),
+            Field::new("n", ArrowType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec![Some("a"), None, Some("a")])),
+                Arc::new(Int64Array::from(vec![1, 2, 3])),
+            ],
+        )
+        .unwrap();
+        let plan = KeyPlan {
+            parts: vec![
+                KeyPart {
+                    name: "user".into(),
+                    ty: DataType::String,
+                    per_stream: vec![("s".into(), vec!["user".into()])],
+                },
+                KeyPart {
+                    name: "n".into(),
+                    ty: DataType::Int,
+                    per_stream: vec![("s".into(), vec!["n".into()])],
+                },
+            ],
+        };
+        let keys = KeyExtractor::new(&plan, "s", &schema)
+            .unwrap()
+            .keys(&batch)
+            .unwrap();
+        assert_eq!(keys[0].as_ref().unwrap().display(), "a,1");
+        assert!(keys[1].is_none());
+        assert_eq!(
+            keys[2].as_ref().unwrap().parts()[1],
+            ScalarValue::Int64(Some(3))
+        );
+        assert!(keys[0] < keys[2]);
+    }
+
+    #[test]
+    fn missing_stream_is_a_plan_error() {
+        let schema = Schema::new(vec![Field::new("user", ArrowType::Utf8, true)]);
+        let plan = KeyPlan {
+            parts: vec![KeyPart {
+                name: "user".into(),
+                ty: DataType::String,
+                per_stream: vec![],
+            }],
+        };
+        assert!(matches!(
+            KeyExtractor::new(&plan, "s", &schema),
+            Err(OperatorError::Plan(_))
+        ));
+    }
+}

@@ -1,0 +1,36 @@
+//! eddy's stateful operators over Arrow record batches. No I/O, no async.
+//!
+//! - [`expr`] lowers checked rule expressions to DataFusion physical
+//!   expressions, evaluated a batch at a time.
+//! - [`filter`] (simple rules), [`pattern`] (the automaton), [`window`]
+//!   (windowed aggregation): one operator per rule kind, each behind
+//!   [`operator::Operator`].
+//! - [`emit`] shapes matches into derived events; [`suppress`] drops repeats.
+
+pub mod aggregate;
+pub mod derived;
+pub mod emit;
+pub mod error;
+pub mod expr;
+pub mod filter;
+pub mod key;
+pub mod operator;
+pub mod pattern;
+pub mod schema;
+pub mod suppress;
+pub mod window;
+
+pub use derived::{DerivedBatch, DerivedMeta, Evidence};
+pub use error::{OperatorError, Result};
+pub use operator::{Operator, StateSize};
+
+use dsl::plan::{Catalog, RuleKind, RulePlan};
+
+/// Compiles rule `index` of a program into its operator.
+pub fn build(index: usize, rule: &RulePlan, catalog: &Catalog) -> Result<Box<dyn Operator>> {
+    Ok(match &rule.kind {
+        RuleKind::Simple(_) => Box::new(filter::FilterOperator::new(index, rule, catalog)?),
+        RuleKind::Pattern(_) => Box::new(pattern::PatternOperator::new(index, rule, catalog)?),
+        RuleKind::Window(_) => Box::new(window::WindowOperator::new(index, rule, catalog)?),
+    })
+}

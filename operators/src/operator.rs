@@ -1,0 +1,34 @@
+//! The one interface the engine drives every rule through.
+
+use arrow_array::RecordBatch;
+use dsl::plan::Millis;
+
+use crate::derived::DerivedBatch;
+use crate::error::Result;
+
+/// A compiled rule: synchronous, stateful, no I/O.
+///
+/// The engine calls it with batches in event-time order across all of the
+/// rule's inputs (ties keep arrival order), and with watermarks between them.
+pub trait Operator: Send {
+    /// `batch` holds events of `stream` (one of the rule's inputs, in the
+    /// schema `schema::stream_schema` gives), sorted by event time, none
+    /// earlier than any event or watermark handed in before. Before each
+    /// event, the operator fires what closes before that event's time
+    /// (as `on_watermark` would), then processes the event.
+    fn on_batch(&mut self, stream: &str, batch: &RecordBatch, out: &mut Vec<DerivedBatch>) -> Result<()>;
+
+    /// No event earlier than `watermark` will come: fire windows that end at
+    /// or before it and trailing `not` steps whose deadline is before it.
+    /// `Millis::MAX` at the end of a finite input.
+    fn on_watermark(&mut self, watermark: Millis, out: &mut Vec<DerivedBatch>) -> Result<()>;
+
+    /// Open state, for metrics and tests: (open candidates or windows, keys holding state).
+    fn state_size(&self) -> StateSize;
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateSize {
+    pub entries: usize,
+    pub keys: usize,
+}

@@ -1,0 +1,481 @@
+//! Windowed aggregation: `from S [where C] [by K] window ... [having H] emit ...`.
+//!
+//! Per batch: the `where` filter and the key are evaluated for the whole
+//! batch, and so are the aggregates' arguments; then rows are walked in
+//! (event-time) order, assigned to their windows, and fed to the windows'
+//! accumulators a run of rows at a time (rows of one window between two
+//! firings are fed with one `update_batch`).
+//!
+//! Firing: a window `[start, end)` fires once event time reaches its end
+//! (`end <= watermark`, or `end <= t` before an event at `t` is taken).
+//! A session window's end is its last event's time plus the gap. Windows
+//! that fire together are emitted in `(end, key, start)` order, keys
+//! compared component by component ([`Key`]'s `Ord`), so output order does
+//! not depend on how the input was cut into batches.
+//!
+//! Each fired window makes one row — key parts, then one column per
+//! distinct aggregate the `having` and `emit` read — `having` filters
+//! those rows and the [`Emitter`] shapes them. The derived event's time is
+//! the window's end, its evidence the first [`MAX_EVIDENCE`] events of the
+//! window.
+//!
+//! State is bounded by the open windows: a fired window is dropped, and a
+//! key with no open window holds nothing. Events whose key has a null
+//! component take part in no window.
+
+mod assign;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType as ArrowType, Field as ArrowField, Schema, SchemaRef};
+use arrow_select::filter::filter_record_batch;
+use datafusion_common::ScalarValue;
+use datafusion_expr::Accumulator;
+use dsl::plan::{Catalog, ExprKind, Millis, RuleKind, RulePlan, WindowSpec};
+
+use crate::aggregate::AggregateSpec;
+use crate::derived::{DerivedBatch, Evidence};
+use crate::emit::{Emitter, EventColumns, EventRows, MatchInfo};
+use crate::error::{OperatorError, Result};
+use crate::expr::{
+    distinct_aggregates, evaluate_predicate, lower, ColumnLeaves, FieldLeaves, PhysExpr,
+};
+use crate::key::{Key, KeyExtractor};
+use crate::operator::{Operator, StateSize};
+use crate::schema::{arrow_type, stream_schema};
+
+pub use assign::{hopping, tumbling, Bounds};
+
+/// At most this many events of a window are listed as evidence of its
+/// derived event (the first ones, in event-time order); the aggregates
+/// still cover every event.
+pub const MAX_EVIDENCE: usize = 32;
+
+/// Identifies an open window: its key (`None` for rules without `by`) and
+/// its start.
+type WindowId = (Option<Key>, Millis);
+
+/// One open window.
+#[derive(Debug)]
+struct OpenWindow {
+    /// Exclusive; for a session, last event time + gap.
+    end: Millis,
+    accumulators: Vec<Box<dyn Accumulator>>,
+    /// The first [`MAX_EVIDENCE`] events, with their hashes (for the id).
+    evidence: Vec<(Evidence, u64)>,
+}
+
+/// The operator of a window rule.
+#[derive(Debug)]
+pub struct WindowOperator {
+    stream: String,
+    spec: WindowSpec,
+    filter: Option<PhysExpr>,
+    /// `None` for rules without `by`.
+    key: Option<KeyExtractor>,
+    events: EventColumns,
+    aggregates: Vec<AggregateSpec>,
+    /// Key parts then aggregate results: the rows `having` and `emit` read.
+    row_schema: SchemaRef,
+    having: Option<PhysExpr>,
+    emitter: Emitter,
+
+    windows: HashMap<WindowId, OpenWindow>,
+    /// `(end, key, start)` of every open window: what fires next.
+    deadlines: BTreeSet<(Millis, Option<Key>, Millis)>,
+    /// Session windows only: the start of each key's open session.
+    sessions: HashMap<Option<Key>, Millis>,
+    /// Open windows per key, for [`StateSize::keys`].
+    open_per_key: HashMap<Option<Key>, usize>,
+}
+
+impl WindowOperator {
+    /// Compiles rule `index` (a `RuleKind::Window`).
+    pub fn new(index: usize, rule: &RulePlan, catalog: &Catalog) -> Result<Self> {
+        let RuleKind::Window(plan) = &rule.kind else {
+            return Err(OperatorError::Plan(format!(
+                "rule `{}` is not a window rule",
+                rule.name
+            )));
+        };
+        validate(&plan.window)?;
+        let stream = catalog
+            .stream(&plan.stream)
+            .ok_or_else(|| OperatorError::Plan(format!("unknown stream `{}`", plan.stream)))?;
+        let input_schema = stream_schema(stream);
+        let filter = plan
+            .filter
+            .as_ref()
+            .map(|c| lower(c, &input_schema, &FieldLeaves))
+            .transpose()?;
+        let key = plan
+            .key
+            .as_ref()
+            .map(|k| KeyExtractor::new(k, &plan.stream, &input_schema))
+            .transpose()?;
+
+        // Every distinct aggregate of `having` and `emit`, one column each.
+        let read_by_rule = plan
+            .having
+            .iter()
+            .chain(rule.emit.fields.iter().map(|f| &f.expr));
+        let aggregate_leaves = distinct_aggregates(read_by_rule);
+        let aggregates = aggregate_leaves
+            .iter()
+            .map(|leaf| AggregateSpec::from_leaf(leaf, &input_schema, &FieldLeaves))
+            .collect::<Result<Vec<_>>>()?;
+
+        let mut row_fields = Vec::new();
+        let mut leaves = ColumnLeaves::new();
+        for (i, part) in plan.key.iter().flat_map(|k| &k.parts).enumerate() {
+            let name = format!("__window_key_{i}");
+            row_fields.push(ArrowField::new(&name, arrow_type(&part.ty), true));
+            leaves.push(ExprKind::Key(i), name);
+        }
+        for (j, (leaf, spec)) in aggregate_leaves.iter().zip(&aggregates).enumerate() {
+            let name = format!("__aggregate_{j}");
+            row_fields.push(ArrowField::new(&name, spec.output_type().clone(), true));
+            leaves.push(leaf.kind.clone(), name);
+        }
+        let row_schema = Arc::new(Schema::new(row_fields));
+        let having = plan
+            .having
+            .as_ref()
+            .map(|h| lower(h, &row_schema, &leaves))
+            .transpose()?;
+
+        Ok(Self {
+            stream: plan.stream.clone(),
+            spec: plan.window,
+            filter,
+            key,
+            events: EventColumns::new(&input_schema, &stream.time_field)?,
+            aggregates,
+            emitter: Emitter::new(index, rule, catalog, &row_schema, &leaves)?,
+            row_schema,
+            having,
+            windows: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            sessions: HashMap::new(),
+            open_per_key: HashMap::new(),
+        })
+    }
+
+    /// Emissions dropped by `suppress` so far.
+    pub fn suppressed(&self) -> u64 {
+        self.emitter.suppressed()
+    }
+
+    /// Fires every window ending at or before `time`, in `(end, key,
+    /// start)` order.
+    fn fire_until(&mut self, time: Millis, out: &mut Vec<DerivedBatch>) -> Result<()> {
+        let mut fired: Vec<(WindowId, Millis, OpenWindow)> = Vec::new();
+        while let Some(first) = self.deadlines.first() {
+            if first.0 > time {
+                break;
+            }
+            let Some((end, key, start)) = self.deadlines.pop_first() else {
+                break;
+            };
+            let id = (key, start);
+            let Some(window) = self.windows.remove(&id) else {
+                continue;
+            };
+            self.close(&id);
+            fired.push((id, end, window));
+        }
+        if fired.is_empty() {
+            return Ok(());
+        }
+        self.emit_fired(fired, out)
+    }
+
+    /// Forgets the bookkeeping of a window that is no longer open.
+    fn close(&mut self, (key, start): &WindowId) {
+        if self.sessions.get(key) == Some(start) {
+            self.sessions.remove(key);
+        }
+        if let Some(count) = self.open_per_key.get_mut(key) {
+            *count -= 1;
+            if *count == 0 {
+                self.open_per_key.remove(key);
+            }
+        }
+    }
+
+    /// One output row per fired window; `having` filters, the emitter emits.
+    fn emit_fired(
+        &mut self,
+        fired: Vec<(WindowId, Millis, OpenWindow)>,
+        out: &mut Vec<DerivedBatch>,
+    ) -> Result<()> {
+        let key_parts = self.row_schema.fields().len() - self.aggregates.len();
+        let mut columns: Vec<Vec<ScalarValue>> =
+            vec![Vec::with_capacity(fired.len()); self.row_schema.fields().len()];
+        let mut matches = Vec::with_capacity(fired.len());
+        for ((key, start), end, mut window) in fired {
+            for (i, column) in columns.iter_mut().take(key_parts).enumerate() {
+                let part = key.as_ref().and_then(|k| k.parts().get(i)).cloned();
+                column.push(match part {
+                    Some(value) => value,
+                    None => ScalarValue::try_from(self.row_schema.field(i).data_type())?,
+                });
+            }
+            for (j, spec) in self.aggregates.iter().enumerate() {
+                columns[key_parts + j].push(spec.evaluate(window.accumulators[j].as_mut())?);
+            }
+            let (evidence, evidence_hashes) = window.evidence.into_iter().unzip();
+            matches.push(MatchInfo {
+                time: end,
+                key,
+                evidence,
+                evidence_hashes,
+                window: Some((start, end)),
+            });
+        }
+        let arrays = columns
+            .into_iter()
+            .zip(self.row_schema.fields())
+            .map(|(values, field)| scalars_to_array(values, field.data_type()))
+            .collect::<Result<Vec<_>>>()?;
+        let rows = RecordBatch::try_new(Arc::clone(&self.row_schema), arrays)?;
+        let (rows, matches) = match &self.having {
+            None => (rows, matches),
+            Some(having) => {
+                let mask = evaluate_predicate(having.as_ref(), &rows)?;
+                let kept = matches
+                    .into_iter()
+                    .zip(mask.values().iter())
+                    .filter_map(|(m, keep)| keep.then_some(m))
+                    .collect::<Vec<_>>();
+                (filter_record_batch(&rows, &mask)?, kept)
+            }
+        };
+        if matches.is_empty() {
+            return Ok(());
+        }
+        self.emitter.emit(&rows, matches, out)
+    }
+
+    /// The windows an event of `key` at `ts` goes to, opening them as needed.
+    fn windows_for(&mut self, key: &Option<Key>, ts: Millis) -> Result<Vec<WindowId>> {
+        let bounds: Vec<Bounds> = match self.spec {
+            WindowSpec::Tumbling { size } => vec![tumbling(ts, size)],
+            WindowSpec::Hopping { size, slide } => hopping(ts, size, slide).collect(),
+            WindowSpec::Session { gap } => {
+                let end = ts.saturating_add(gap);
+                match self.sessions.get(key) {
+                    // Open sessions end after `ts` (those ending at or before
+                    // it fired before this event): extend.
+                    Some(&start) => {
+                        let id = (key.clone(), start);
+                        if let Some(window) = self.windows.get_mut(&id) {
+                            self.deadlines.remove(&(window.end, key.clone(), start));
+                            window.end = end;
+                            self.deadlines.insert((end, key.clone(), start));
+                        }
+                        return Ok(vec![id]);
+                    }
+                    None => {
+                        self.sessions.insert(key.clone(), ts);
+                        vec![(ts, end)]
+                    }
+                }
+            }
+        };
+        let mut ids = Vec::with_capacity(bounds.len());
+        for (start, end) in bounds {
+            let id = (key.clone(), start);
+            if !self.windows.contains_key(&id) {
+                let accumulators = self
+                    .aggregates
+                    .iter()
+                    .map(AggregateSpec::accumulator)
+                    .collect::<Result<Vec<_>>>()?;
+                self.windows.insert(
+                    id.clone(),
+                    OpenWindow {
+                        end,
+                        accumulators,
+                        evidence: Vec::new(),
+                    },
+                );
+                self.deadlines.insert((end, key.clone(), start));
+                *self.open_per_key.entry(key.clone()).or_default() += 1;
+            }
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+}
+
+/// Rows of one batch waiting to be fed to their windows, grouped by window
+/// in first-assignment order (rows in event order within a group).
+#[derive(Default)]
+struct PendingRows {
+    groups: Vec<(WindowId, Vec<u32>)>,
+    index: HashMap<WindowId, usize>,
+}
+
+impl PendingRows {
+    fn push(&mut self, id: WindowId, row: u32) {
+        match self.index.get(&id) {
+            Some(&g) => self.groups[g].1.push(row),
+            None => {
+                self.index.insert(id.clone(), self.groups.len());
+                self.groups.push((id, vec![row]));
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Feeds every group to its window and empties the list.
+    fn flush(
+        &mut self,
+        windows: &mut HashMap<WindowId, OpenWindow>,
+        aggregates: &[AggregateSpec],
+        arguments: &[Vec<ArrayRef>],
+        events: &EventRows,
+        stream: &str,
+    ) -> Result<()> {
+        for (id, rows) in self.groups.drain(..) {
+            let window = windows.get_mut(&id).ok_or_else(|| {
+                OperatorError::Input("rows pending for a window that is not open".into())
+            })?;
+            for ((spec, acc), args) in aggregates
+                .iter()
+                .zip(&mut window.accumulators)
+                .zip(arguments)
+            {
+                spec.update_rows(acc.as_mut(), args, &rows)?;
+            }
+            let room = MAX_EVIDENCE.saturating_sub(window.evidence.len());
+            for &row in rows.iter().take(room) {
+                let row = row as usize;
+                window
+                    .evidence
+                    .push((events.evidence(row, stream, None), events.hash(row)));
+            }
+        }
+        self.index.clear();
+        Ok(())
+    }
+}
+
+impl Operator for WindowOperator {
+    fn on_batch(
+        &mut self,
+        stream: &str,
+        batch: &RecordBatch,
+        out: &mut Vec<DerivedBatch>,
+    ) -> Result<()> {
+        if stream != self.stream {
+            return Err(OperatorError::Input(format!(
+                "a batch of `{stream}` for a rule reading `{}`",
+                self.stream
+            )));
+        }
+        let batch = match &self.filter {
+            Some(filter) => {
+                filter_record_batch(batch, &evaluate_predicate(filter.as_ref(), batch)?)?
+            }
+            None => batch.clone(),
+        };
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        // Per row: `Some(key)` to aggregate under (`Some(None)` without
+        // `by`), `None` when a key component is null (no window).
+        let keys: Vec<Option<Option<Key>>> = match &self.key {
+            Some(extractor) => extractor
+                .keys(&batch)?
+                .into_iter()
+                .map(|k| k.map(Some))
+                .collect(),
+            None => vec![Some(None); batch.num_rows()],
+        };
+        let events = self.events.read(&batch)?;
+        let arguments = self
+            .aggregates
+            .iter()
+            .map(|a| a.arguments(&batch))
+            .collect::<Result<Vec<_>>>()?;
+
+        let mut pending = PendingRows::default();
+        for (row, key) in keys.into_iter().enumerate() {
+            let ts = events.time(row);
+            // Before the event: fire what closes at or before its time.
+            if self.deadlines.first().is_some_and(|d| d.0 <= ts) {
+                pending.flush(
+                    &mut self.windows,
+                    &self.aggregates,
+                    &arguments,
+                    &events,
+                    &self.stream,
+                )?;
+                self.fire_until(ts, out)?;
+            }
+            let Some(key) = key else {
+                continue;
+            };
+            for id in self.windows_for(&key, ts)? {
+                pending.push(id, row as u32);
+            }
+        }
+        if !pending.is_empty() {
+            pending.flush(
+                &mut self.windows,
+                &self.aggregates,
+                &arguments,
+                &events,
+                &self.stream,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: Millis, out: &mut Vec<DerivedBatch>) -> Result<()> {
+        self.fire_until(watermark, out)?;
+        self.emitter.advance(watermark);
+        Ok(())
+    }
+
+    fn state_size(&self) -> StateSize {
+        StateSize {
+            entries: self.windows.len(),
+            keys: self.open_per_key.len(),
+        }
+    }
+}
+
+fn validate(spec: &WindowSpec) -> Result<()> {
+    let positive = match *spec {
+        WindowSpec::Tumbling { size } => size > 0,
+        WindowSpec::Hopping { size, slide } => size > 0 && slide > 0,
+        WindowSpec::Session { gap } => gap > 0,
+    };
+    if positive {
+        Ok(())
+    } else {
+        Err(OperatorError::Plan(format!(
+            "window durations must be positive: {spec:?}"
+        )))
+    }
+}
+
+fn scalars_to_array(values: Vec<ScalarValue>, ty: &ArrowType) -> Result<ArrayRef> {
+    if values.is_empty() {
+        return Ok(arrow_array::new_empty_array(ty));
+    }
+    let array = ScalarValue::iter_to_array(values)?;
+    if array.data_type() == ty {
+        Ok(array)
+    } else {
+        Ok(datafusion_common::arrow::compute::cast(&array, ty)?)
+    }
+}

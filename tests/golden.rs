@@ -1,0 +1,143 @@
+//! Golden tests: every example pack runs over its sample data, and the
+//! derived events and the dead-letter output equal the checked-in files.
+//!
+//! A pack is a folder of `examples/` holding `rules.eddy`, `data/STREAM.jsonl`
+//! (one file per input stream, named after it) and `expected/`.
+//! `EDDY_UPDATE_GOLDEN=1 cargo test --test golden` rewrites the expected files;
+//! review the diff before committing it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn packs() -> Vec<PathBuf> {
+    let mut packs: Vec<PathBuf> = fs::read_dir(repo_root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("rules.eddy").is_file())
+        .collect();
+    packs.sort();
+    packs
+}
+
+fn inputs(pack: &Path) -> Vec<(String, PathBuf)> {
+    let mut inputs: Vec<(String, PathBuf)> = fs::read_dir(pack.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .map(|p| (p.file_stem().unwrap().to_string_lossy().into_owned(), p))
+        .collect();
+    inputs.sort();
+    inputs
+}
+
+/// Runs `eddy run` on a pack; returns (derived events, dead letters, exit code).
+fn run_pack(pack: &Path, out_dir: &Path, batch_size: Option<usize>) -> (String, String, i32) {
+    let output = out_dir.join("derived.jsonl");
+    let dead = out_dir.join("dead-letter.jsonl");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eddy"));
+    cmd.arg("run").arg(pack.join("rules.eddy"));
+    for (stream, path) in inputs(pack) {
+        cmd.arg("--input").arg(format!("{stream}={}", path.display()));
+    }
+    cmd.arg("--output").arg(&output).arg("--dead-letter").arg(&dead);
+    if let Some(n) = batch_size {
+        cmd.arg("--batch-size").arg(n.to_string());
+    }
+    let result = cmd.output().expect("eddy runs");
+    let code = result.status.code().unwrap_or(-1);
+    assert!(
+        code == 0 || code == 3,
+        "eddy run on {} failed with {code}:\n{}",
+        pack.display(),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    (fs::read_to_string(&output).unwrap(), fs::read_to_string(&dead).unwrap_or_default(), code)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("eddy-golden-{}-{name}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn compare_or_update(expected: &Path, actual: &str) {
+    if std::env::var_os("EDDY_UPDATE_GOLDEN").is_some() {
+        fs::create_dir_all(expected.parent().unwrap()).unwrap();
+        fs::write(expected, actual).unwrap();
+        return;
+    }
+    let want = fs::read_to_string(expected)
+        .unwrap_or_else(|_| panic!("{} is missing: run with EDDY_UPDATE_GOLDEN=1", expected.display()));
+    if want != actual {
+        let diff: Vec<String> = want
+            .lines()
+            .zip(actual.lines())
+            .enumerate()
+            .filter(|(_, (w, a))| w != a)
+            .take(3)
+            .map(|(i, (w, a))| format!("line {}:\n  expected {w}\n  actual   {a}", i + 1))
+            .collect();
+        panic!(
+            "{} differs ({} expected lines, {} actual):\n{}",
+            expected.display(),
+            want.lines().count(),
+            actual.lines().count(),
+            diff.join("\n")
+        );
+    }
+}
+
+#[test]
+fn every_pack_gives_its_expected_output() {
+    let packs = packs();
+    assert!(packs.len() >= 3, "expected at least three example packs");
+    for pack in packs {
+        let name = pack.file_name().unwrap().to_string_lossy().into_owned();
+        let dir = scratch(&name);
+        let (derived, dead, code) = run_pack(&pack, &dir, None);
+        assert!(!derived.is_empty(), "{name}: no derived events");
+        assert_eq!(code, 3, "{name}: the sample data holds rejected lines, so the exit code is 3");
+        compare_or_update(&pack.join("expected/derived.jsonl"), &derived);
+        compare_or_update(&pack.join("expected/dead-letter.jsonl"), &dead);
+        fs::remove_dir_all(dir).ok();
+    }
+}
+
+#[test]
+fn output_does_not_depend_on_the_batch_size() {
+    for pack in packs() {
+        let name = pack.file_name().unwrap().to_string_lossy().into_owned();
+        let dir = scratch(&format!("{name}-batches"));
+        let (reference, ref_dead, _) = run_pack(&pack, &dir, Some(4096));
+        for size in [1, 7, 250] {
+            let (derived, dead, _) = run_pack(&pack, &dir, Some(size));
+            assert_eq!(derived, reference, "{name}: batch size {size} changed the derived events");
+            assert_eq!(dead, ref_dead, "{name}: batch size {size} changed the dead letters");
+        }
+        fs::remove_dir_all(dir).ok();
+    }
+}
+
+#[test]
+fn sample_data_is_what_the_seeded_generator_writes() {
+    for pack in packs() {
+        let name = pack.file_name().unwrap().to_string_lossy().into_owned();
+        let dir = scratch(&format!("{name}-gen"));
+        let status = Command::new(env!("CARGO_BIN_EXE_eddy"))
+            .args(["generate", &name, "--out"])
+            .arg(&dir)
+            .status()
+            .expect("eddy generate runs");
+        assert!(status.success());
+        for (stream, path) in inputs(&pack) {
+            let generated = fs::read_to_string(dir.join(format!("{stream}.jsonl"))).unwrap();
+            assert!(generated == fs::read_to_string(&path).unwrap(), "{name}/{stream}: checked-in data differs from `eddy generate {name}`");
+        }
+        fs::remove_dir_all(dir).ok();
+    }
+}
