@@ -430,3 +430,10 @@ fn missing_arrow_before_unnamed_step() {
         "rule r\n  by user_id\n  pattern f: auth where kind == \"x\" auth\n  within 10m\n  emit e { user_id }\n"
     ));
 }
+
+#[test]
+fn record_as_key() {
+    assert_snapshot!(diagnose(
+        "rule r\n  from auth\n  by device\n  window 5m\n  emit e { n: count() }\n"
+    ));
+}

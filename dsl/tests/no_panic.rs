@@ -99,6 +99,10 @@ fn compile_and_render(text: &str) {
         "a program exactly when there is no error"
     );
     for d in &diags {
+        assert_ne!(
+            d.code, "E0499",
+            "a rule failed without a diagnostic: {text}"
+        );
         for label in &d.labels {
             assert!(
                 label.span.start <= label.span.end && label.span.end <= text.len(),

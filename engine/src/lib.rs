@@ -9,9 +9,12 @@
 //! - [`runner`]: files and stdin through the pipeline, on threads.
 //! - [`cli`]: `eddy check`, `eddy run`, `eddy generate`.
 
+pub mod checkpoint;
 pub mod cli;
+pub mod config;
 pub mod decode;
 pub mod generate;
+pub mod kafka;
 pub mod pipeline;
 pub mod reject;
 pub mod runner;

@@ -11,7 +11,10 @@ fn scratch(test: &str) -> PathBuf {
 }
 
 fn eddy(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eddy")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 const STREAMS: &str = "
@@ -29,7 +32,12 @@ fn valid_rules_exit_0() {
     let text = format!("{STREAMS}\nrule big\n  from payments\n  where amount > 100\n  emit big {{ payment_id, amount }}\n");
     std::fs::write(&rules, text).unwrap();
     let out = eddy(&["check", rules.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -38,7 +46,12 @@ fn the_example_packs_check_clean() {
     for pack in ["fraud", "security", "iot"] {
         let rules = root.join(pack).join("rules.eddy");
         let out = eddy(&["check", rules.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(0), "{pack}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{pack}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -52,7 +65,10 @@ fn rule_errors_exit_1_with_rendered_diagnostics() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("error"), "{stderr}");
-    assert!(stderr.contains("rules.eddy"), "the diagnostic names the file: {stderr}");
+    assert!(
+        stderr.contains("rules.eddy"),
+        "the diagnostic names the file: {stderr}"
+    );
 }
 
 #[test]
@@ -61,9 +77,18 @@ fn streams_declared_in_one_file_are_visible_in_another() {
     let streams = dir.join("streams.eddy");
     let rules = dir.join("rules.eddy");
     std::fs::write(&streams, STREAMS).unwrap();
-    std::fs::write(&rules, "rule big\n  from payments\n  emit big { payment_id }\n").unwrap();
+    std::fs::write(
+        &rules,
+        "rule big\n  from payments\n  emit big { payment_id }\n",
+    )
+    .unwrap();
     let out = eddy(&["check", streams.to_str().unwrap(), rules.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -42,7 +42,11 @@ fn payments() -> StreamPlan {
 }
 
 fn chunk_of(text: &str, max_line_bytes: usize) -> Chunk {
-    let mut reader = LineReader::new(Cursor::new(text.as_bytes().to_vec()), "test", max_line_bytes);
+    let mut reader = LineReader::new(
+        Cursor::new(text.as_bytes().to_vec()),
+        "test",
+        max_line_bytes,
+    );
     let chunk = reader.next_chunk(10_000).expect("read").expect("a chunk");
     assert!(reader.next_chunk(10_000).expect("read").is_none());
     chunk
@@ -65,8 +69,19 @@ fn reject_of(bad: &str) -> (RejectReason, String) {
 
 #[test]
 fn malformed_json_is_rejected() {
-    assert_eq!(reject_of(r#"{"ts": "2026-01-01T00:00:00Z", "user":"#).0, RejectReason::MalformedJson);
-    assert_eq!(reject_of(r#"{"ts":1} trailing"#).0, RejectReason::MalformedJson);
+    assert_eq!(
+        reject_of(r#"{"ts": "2026-01-01T00:00:00Z", "user":"#).0,
+        RejectReason::MalformedJson
+    );
+    assert_eq!(
+        reject_of(r#"{"ts":1} trailing"#).0,
+        RejectReason::MalformedJson
+    );
+    // Broken syntax wins over a type problem before it.
+    assert_eq!(
+        reject_of(r#"{"ts":"2026-01-01T00:00:00Z","user":12,"amount":"#).0,
+        RejectReason::MalformedJson
+    );
 }
 
 #[test]
@@ -125,14 +140,32 @@ fn good_lines_decode_with_hidden_columns() {
     let batch = &decoded.batch;
     assert_eq!(batch.schema(), *decoder.in_flight_schema());
     let ts = batch.column(0).as_primitive::<TimestampMillisecondType>();
-    assert_eq!(ts.values().to_vec(), vec![1767225600000, 1767225600123, 1767225600500]);
+    assert_eq!(
+        ts.values().to_vec(),
+        vec![1767225600000, 1767225600123, 1767225600500]
+    );
     let amount = batch.column(2).as_primitive::<Float64Type>();
     assert_eq!(amount.values().to_vec(), vec![1.0, 2.5, 3.0]);
-    assert!(batch.column(5).is_null(0) && !batch.column(5).is_null(1) && batch.column(5).is_null(2));
-    let offsets = batch.column_by_name("__offset").unwrap().as_primitive::<Int64Type>();
-    assert_eq!(offsets.values().to_vec(), vec![1, 4, 5], "blank lines count, CRLF is fine");
-    let hashes = batch.column_by_name("__hash").unwrap().as_primitive::<UInt64Type>();
-    let expected: Vec<u64> = lines.iter().map(|l| xxhash_rust::xxh3::xxh3_64(l.as_bytes())).collect();
+    assert!(
+        batch.column(5).is_null(0) && !batch.column(5).is_null(1) && batch.column(5).is_null(2)
+    );
+    let offsets = batch
+        .column_by_name("__offset")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    assert_eq!(
+        offsets.values().to_vec(),
+        vec![1, 4, 5],
+        "blank lines count, CRLF is fine"
+    );
+    let hashes = batch
+        .column_by_name("__hash")
+        .unwrap()
+        .as_primitive::<UInt64Type>();
+    let expected: Vec<u64> = lines
+        .iter()
+        .map(|l| xxhash_rust::xxh3::xxh3_64(l.as_bytes()))
+        .collect();
     assert_eq!(hashes.values().to_vec(), expected);
 }
 
@@ -151,7 +184,11 @@ fn oversize_lines_are_rejected_and_reading_goes_on() {
     assert_eq!(decoded.rejects.len(), 1);
     assert_eq!(decoded.rejects[0].reason, RejectReason::Oversize);
     assert_eq!(decoded.rejects[0].line, 2);
-    assert_eq!(decoded.rejects[0].raw, long.as_bytes(), "short enough to keep whole");
+    assert_eq!(
+        decoded.rejects[0].raw,
+        long.as_bytes(),
+        "short enough to keep whole"
+    );
 }
 
 #[test]
@@ -174,5 +211,60 @@ fn a_chunk_of_only_bad_lines_gives_an_empty_batch() {
     let decoded = decoder.decode(&chunk_of("nope\n{}\n", 1 << 20)).unwrap();
     assert_eq!(decoded.batch.num_rows(), 0);
     let reasons: Vec<RejectReason> = decoded.rejects.iter().map(|r| r.reason).collect();
-    assert_eq!(reasons, vec![RejectReason::MalformedJson, RejectReason::MissingField]);
+    assert_eq!(
+        reasons,
+        vec![RejectReason::MalformedJson, RejectReason::MissingField]
+    );
+}
+
+#[test]
+fn a_huge_line_is_skipped_in_pieces_and_only_its_start_is_kept() {
+    // Longer than the reader's buffer, so it arrives over several fills.
+    let huge = format!("{{\"user\":\"{}\"}}", "y".repeat(300_000));
+    let text = format!("{GOOD}\n{huge}\n{GOOD}\n");
+    let reader = std::io::BufReader::with_capacity(4096, Cursor::new(text.into_bytes()));
+    let mut lines = LineReader::new(reader, "t", 100_000);
+    let chunk = lines.next_chunk(100).unwrap().unwrap();
+    assert_eq!(chunk.lines.len(), 2);
+    assert!(chunk.data.len() < 1_000, "the huge line is not buffered");
+    assert_eq!(chunk.oversize.len(), 1);
+    let rejection = &chunk.oversize[0];
+    assert_eq!(rejection.line, 2);
+    assert_eq!(
+        rejection.raw.len(),
+        engine::source::lines::OVERSIZE_KEPT_BYTES
+    );
+    assert!(huge.as_bytes().starts_with(&rejection.raw));
+    assert!(
+        rejection.detail.contains(&huge.len().to_string()),
+        "{}",
+        rejection.detail
+    );
+    let numbers: Vec<i64> = chunk.lines.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, vec![1, 3]);
+}
+
+#[test]
+fn chunks_built_from_records_decode_like_lines() {
+    // What a message-based source (Kafka) does: one record per message,
+    // numbered by offset, possibly pretty-printed over several lines.
+    let mut chunk = Chunk::default();
+    chunk.push_line(100, GOOD.as_bytes());
+    chunk.push_line(
+        101,
+        b"{\n  \"ts\": 1767225600000,\n  \"user\": \"u2\",\n  \"amount\": 1,\n  \"n\": 2\n}",
+    );
+    chunk.push_line(102, b"{\"ts\": 1767225600000}");
+    let mut decoder = StreamDecoder::new(&payments()).unwrap();
+    let decoded = decoder.decode(&chunk).unwrap();
+    assert_eq!(decoded.batch.num_rows(), 2);
+    let offsets = decoded
+        .batch
+        .column_by_name("__offset")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    assert_eq!(offsets.values().to_vec(), vec![100, 101]);
+    assert_eq!(decoded.rejects.len(), 1);
+    assert_eq!(decoded.rejects[0].line, 102);
+    assert_eq!(decoded.rejects[0].reason, RejectReason::MissingField);
 }

@@ -11,7 +11,7 @@ use arrow_array::types::{Int64Type, TimestampMillisecondType, UInt64Type};
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, TimestampMillisecondArray, UInt64Array};
 use dsl::plan::*;
 use engine::pipeline::{OutputEvent, Pipeline};
-use engine::time::{ReorderBuffer, StreamClock};
+use engine::time::{ReorderBuffer, SourceProgress, StreamClock};
 use operators::schema::stream_schema;
 use operators::{derived::derived_id, DerivedBatch, DerivedMeta, Evidence, Operator, StateSize};
 use rand::rngs::StdRng;
@@ -108,15 +108,26 @@ fn rows(batch: &RecordBatch, time_field: &str) -> Vec<(Millis, i64, u64)> {
         .column_by_name(time_field)
         .unwrap()
         .as_primitive::<TimestampMillisecondType>();
-    let offsets = batch.column_by_name("__offset").unwrap().as_primitive::<Int64Type>();
-    let hashes = batch.column_by_name("__hash").unwrap().as_primitive::<UInt64Type>();
+    let offsets = batch
+        .column_by_name("__offset")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    let hashes = batch
+        .column_by_name("__hash")
+        .unwrap()
+        .as_primitive::<UInt64Type>();
     (0..batch.num_rows())
         .map(|i| (times.value(i), offsets.value(i), hashes.value(i)))
         .collect()
 }
 
 /// Builds a derived batch of `rule` in the schema of its derived stream.
-fn derived(rule: usize, name: &str, sequence: &mut i64, events: Vec<(Millis, Vec<Evidence>, u64)>) -> DerivedBatch {
+fn derived(
+    rule: usize,
+    name: &str,
+    sequence: &mut i64,
+    events: Vec<(Millis, Vec<Evidence>, u64)>,
+) -> DerivedBatch {
     let schema = stream_schema(&derived_stream("x", rule));
     let times: Vec<Millis> = events.iter().map(|e| e.0).collect();
     let offsets: Vec<i64> = events
@@ -136,7 +147,10 @@ fn derived(rule: usize, name: &str, sequence: &mut i64, events: Vec<(Millis, Vec
             window: None,
         })
         .collect();
-    let hashes: Vec<u64> = meta.iter().map(|m| xxhash_rust::xxh3::xxh3_64(m.id.as_bytes())).collect();
+    let hashes: Vec<u64> = meta
+        .iter()
+        .map(|m| xxhash_rust::xxh3::xxh3_64(m.id.as_bytes()))
+        .collect();
     let columns: Vec<ArrayRef> = vec![
         Arc::new(TimestampMillisecondArray::from(times)),
         Arc::new(Int64Array::from(offsets)),
@@ -159,7 +173,12 @@ struct Echo {
 }
 
 impl Operator for Echo {
-    fn on_batch(&mut self, stream: &str, batch: &RecordBatch, out: &mut Vec<DerivedBatch>) -> operators::Result<()> {
+    fn on_batch(
+        &mut self,
+        stream: &str,
+        batch: &RecordBatch,
+        out: &mut Vec<DerivedBatch>,
+    ) -> operators::Result<()> {
         let rows = rows(batch, &self.time_fields[stream]);
         self.log.lock().unwrap().push(Call::Batch(
             self.rule,
@@ -181,8 +200,15 @@ impl Operator for Echo {
         Ok(())
     }
 
-    fn on_watermark(&mut self, watermark: Millis, _out: &mut Vec<DerivedBatch>) -> operators::Result<()> {
-        self.log.lock().unwrap().push(Call::Watermark(self.rule, watermark));
+    fn on_watermark(
+        &mut self,
+        watermark: Millis,
+        _out: &mut Vec<DerivedBatch>,
+    ) -> operators::Result<()> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(Call::Watermark(self.rule, watermark));
         Ok(())
     }
 
@@ -205,7 +231,12 @@ struct Tumbling {
 
 impl Tumbling {
     fn fire_before(&mut self, time: Millis, out: &mut Vec<DerivedBatch>) {
-        let closing: Vec<Millis> = self.open.keys().copied().filter(|start| start + self.size <= time).collect();
+        let closing: Vec<Millis> = self
+            .open
+            .keys()
+            .copied()
+            .filter(|start| start + self.size <= time)
+            .collect();
         let events = closing
             .iter()
             .map(|start| {
@@ -220,17 +251,32 @@ impl Tumbling {
 }
 
 impl Operator for Tumbling {
-    fn on_batch(&mut self, stream: &str, batch: &RecordBatch, out: &mut Vec<DerivedBatch>) -> operators::Result<()> {
+    fn on_batch(
+        &mut self,
+        stream: &str,
+        batch: &RecordBatch,
+        out: &mut Vec<DerivedBatch>,
+    ) -> operators::Result<()> {
         for (time, _, _) in rows(batch, &self.time_fields[stream]) {
-            assert!(time >= self.last_time, "events reach the operator in time order");
+            assert!(
+                time >= self.last_time,
+                "events reach the operator in time order"
+            );
             self.last_time = time;
             self.fire_before(time, out);
-            *self.open.entry(time.div_euclid(self.size) * self.size).or_default() += 1;
+            *self
+                .open
+                .entry(time.div_euclid(self.size) * self.size)
+                .or_default() += 1;
         }
         Ok(())
     }
 
-    fn on_watermark(&mut self, watermark: Millis, out: &mut Vec<DerivedBatch>) -> operators::Result<()> {
+    fn on_watermark(
+        &mut self,
+        watermark: Millis,
+        out: &mut Vec<DerivedBatch>,
+    ) -> operators::Result<()> {
         self.fire_before(watermark, out);
         Ok(())
     }
@@ -292,24 +338,40 @@ fn pipeline(lateness: Millis, log: &Log) -> Pipeline {
         sequence: 0,
         last_time: Millis::MIN,
     });
-    Pipeline::with_operators(&program(lateness), vec![echo(0, "echo"), tumbling, echo(2, "echo_again")], &["a", "b"])
-        .unwrap()
+    Pipeline::with_operators(
+        &program(lateness),
+        vec![echo(0, "echo"), tumbling, echo(2, "echo_again")],
+        &["a", "b"],
+    )
+    .unwrap()
 }
 
 /// A batch of stream `a` or `b` (schema of `input_stream`): (time, offset).
 fn batch(events: &[(Millis, i64)]) -> RecordBatch {
     let schema = stream_schema(&input_stream("a", 0));
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(TimestampMillisecondArray::from(events.iter().map(|e| e.0).collect::<Vec<_>>())),
+        Arc::new(TimestampMillisecondArray::from(
+            events.iter().map(|e| e.0).collect::<Vec<_>>(),
+        )),
         Arc::new(Int64Array::from(vec![0; events.len()])),
-        Arc::new(Int64Array::from(events.iter().map(|e| e.1).collect::<Vec<_>>())),
-        Arc::new(UInt64Array::from(events.iter().map(|e| e.1 as u64 * 7919).collect::<Vec<_>>())),
+        Arc::new(Int64Array::from(
+            events.iter().map(|e| e.1).collect::<Vec<_>>(),
+        )),
+        Arc::new(UInt64Array::from(
+            events.iter().map(|e| e.1 as u64 * 7919).collect::<Vec<_>>(),
+        )),
     ];
     RecordBatch::try_new(schema, columns).unwrap()
 }
 
-fn summary(events: &[OutputEvent]) -> Vec<(usize, Millis, String)> {
-    events.iter().map(|e| (e.rule, e.meta.time, e.meta.id.clone())).collect()
+/// (rule, time, id) of a derived event.
+type OutputSummary = (usize, Millis, String);
+
+fn summary(events: &[OutputEvent]) -> Vec<OutputSummary> {
+    events
+        .iter()
+        .map(|e| (e.rule, e.meta.time, e.meta.id.clone()))
+        .collect()
 }
 
 fn rule0_batches(log: &Log) -> Vec<Vec<(Millis, i64)>> {
@@ -362,19 +424,39 @@ fn reorder_buffer_releases_by_time_then_stream_then_offset() {
 fn late_events_are_reported_and_not_processed() {
     let log: Log = Default::default();
     let mut p = pipeline(1_000, &log);
-    let progress = p.push(0, &batch(&[(10_000, 1), (9_500, 2), (8_999, 3), (12_000, 4), (10_999, 5)])).unwrap();
-    let late: Vec<(usize, Millis, Millis)> = progress.late.iter().map(|l| (l.row, l.time, l.watermark)).collect();
+    let progress = p
+        .push(
+            0,
+            &batch(&[
+                (10_000, 1),
+                (9_500, 2),
+                (8_999, 3),
+                (12_000, 4),
+                (10_999, 5),
+            ]),
+        )
+        .unwrap();
+    let late: Vec<(usize, Millis, Millis)> = progress
+        .late
+        .iter()
+        .map(|l| (l.row, l.time, l.watermark))
+        .collect();
     assert_eq!(late, vec![(2, 8_999, 9_000), (4, 10_999, 11_000)]);
     p.finish().unwrap();
     let seen: Vec<i64> = rule0_batches(&log).concat().iter().map(|r| r.1).collect();
-    assert_eq!(seen, vec![2, 1, 4], "admitted events in time order, late ones dropped");
+    assert_eq!(
+        seen,
+        vec![2, 1, 4],
+        "admitted events in time order, late ones dropped"
+    );
 }
 
 #[test]
 fn nothing_is_released_until_every_input_has_a_watermark() {
     let log: Log = Default::default();
     let mut p = pipeline(1_000, &log);
-    p.push(0, &batch(&[(10_000, 1), (20_000, 2), (30_000, 3)])).unwrap();
+    p.push(0, &batch(&[(10_000, 1), (20_000, 2), (30_000, 3)]))
+        .unwrap();
     assert_eq!(p.global_watermark(), Millis::MIN, "b has not started");
     assert_eq!(p.buffered_events(), 3);
     assert!(log.lock().unwrap().is_empty());
@@ -385,17 +467,31 @@ fn nothing_is_released_until_every_input_has_a_watermark() {
     assert!(log.lock().unwrap().contains(&Call::Watermark(0, 14_000)));
 
     ready.extend(p.finish_stream(1).unwrap().ready);
-    assert_eq!(p.global_watermark(), 29_000, "a finished stream no longer holds time back");
+    assert_eq!(
+        p.global_watermark(),
+        29_000,
+        "a finished stream no longer holds time back"
+    );
     assert_eq!(rule0_batches(&log).concat(), vec![(10_000, 1), (20_000, 2)]);
 
     let rest = p.finish().unwrap();
     assert_eq!(rule0_batches(&log).concat().len(), 3);
     let calls = log.lock().unwrap();
-    assert_eq!(calls.last(), Some(&Call::Watermark(2, Millis::MAX)), "the end of time comes last");
+    assert_eq!(
+        calls.last(),
+        Some(&Call::Watermark(2, Millis::MAX)),
+        "the end of time comes last"
+    );
     drop(calls);
     // Before the end: the echoes of a@10s and a@20s (and their echoes), and
     // the window [10s, 20s) closed by the watermark 29s.
-    let mut expected_ready = vec![(0, 10_000), (2, 10_000), (0, 20_000), (1, 20_000), (2, 20_000)];
+    let mut expected_ready = vec![
+        (0, 10_000),
+        (2, 10_000),
+        (0, 20_000),
+        (1, 20_000),
+        (2, 20_000),
+    ];
     let got: Vec<(usize, Millis)> = ready.iter().map(|e| (e.rule, e.meta.time)).collect();
     assert_eq!(got, expected_ready);
     // At the end: the echoes of a@30s and the windows ending at 30s and 40s.
@@ -429,7 +525,10 @@ fn equal_times_are_released_in_stream_declaration_order() {
 
 /// Simulates the file runner: the next chunk comes from the unfinished
 /// input with the lowest watermark.
-fn run_chunked(inputs: &[Vec<(Millis, i64)>], chunk: usize) -> (Vec<(usize, Millis, String)>, Vec<(usize, Millis)>) {
+fn run_chunked(
+    inputs: &[Vec<(Millis, i64)>],
+    chunk: usize,
+) -> (Vec<OutputSummary>, Vec<(usize, Millis)>) {
     let log: Log = Default::default();
     let mut p = pipeline(3_000, &log);
     let mut positions = vec![0usize; inputs.len()];
@@ -438,7 +537,11 @@ fn run_chunked(inputs: &[Vec<(Millis, i64)>], chunk: usize) -> (Vec<(usize, Mill
     let total: usize = inputs.iter().map(Vec::len).sum();
     for _ in 0..=total + inputs.len() {
         let next = (0..inputs.len())
-            .filter(|&i| positions[i] <= inputs[i].len() && !(positions[i] == inputs[i].len() && p.stream_watermark(i) == Some(Millis::MAX)))
+            .filter(|&i| {
+                positions[i] <= inputs[i].len()
+                    && !(positions[i] == inputs[i].len()
+                        && p.stream_watermark(i) == Some(Millis::MAX))
+            })
             .min_by_key(|&i| (p.stream_watermark(i).unwrap(), i));
         let Some(i) = next else { break };
         if positions[i] == inputs[i].len() {
@@ -466,7 +569,11 @@ fn output_does_not_depend_on_chunk_sizes() {
             (0..400)
                 .map(|i| {
                     // Mostly in order, some jitter inside the lateness, a few very late.
-                    let jitter = if rng.random_bool(0.03) { -10_000 } else { rng.random_range(-2_500..2_500) };
+                    let jitter = if rng.random_bool(0.03) {
+                        -10_000
+                    } else {
+                        rng.random_range(-2_500..2_500)
+                    };
                     (i * 1_000 + jitter, i + 1)
                 })
                 .collect()
@@ -476,10 +583,109 @@ fn output_does_not_depend_on_chunk_sizes() {
     assert!(!late.is_empty(), "the data has late events");
     assert!(reference.len() > 700, "{}", reference.len());
     let keys: Vec<(Millis, usize)> = reference.iter().map(|e| (e.1, e.0)).collect();
-    assert!(keys.windows(2).all(|w| w[0] <= w[1]), "output sorted by (time, rule)");
+    assert!(
+        keys.windows(2).all(|w| w[0] <= w[1]),
+        "output sorted by (time, rule)"
+    );
     for chunk in [7, 1000] {
         let (output, late_again) = run_chunked(&inputs, chunk);
         assert_eq!(output, reference, "chunk size {chunk}");
         assert_eq!(late_again, late, "chunk size {chunk}");
+    }
+}
+
+#[test]
+fn a_driving_source_sets_the_watermark_and_idle_streams_do_not_hold_time_back() {
+    let log: Log = Default::default();
+    let mut p = pipeline(1_000, &log);
+    // Stream a is driven (say, by partitions): its own newest event does not count.
+    p.drive_stream(0, SourceProgress::Unknown).unwrap();
+    p.push(0, &batch(&[(50_000, 1)])).unwrap();
+    p.push(1, &batch(&[(20_000, 1)])).unwrap();
+    assert_eq!(p.stream_watermark(0), Some(Millis::MIN));
+    assert_eq!(
+        p.global_watermark(),
+        Millis::MIN,
+        "a has not said how far it is"
+    );
+
+    p.drive_stream(0, SourceProgress::At(30_000)).unwrap();
+    assert_eq!(p.stream_watermark(0), Some(29_000));
+    assert_eq!(p.global_watermark(), 19_000, "b is behind");
+
+    p.drive_stream(0, SourceProgress::Idle).unwrap();
+    p.push(1, &batch(&[(40_000, 2)])).unwrap();
+    assert_eq!(
+        p.global_watermark(),
+        39_000,
+        "idle a does not hold time back"
+    );
+    assert_eq!(
+        rule0_batches(&log),
+        Vec::<Vec<(Millis, i64)>>::new(),
+        "a's event at 50s waits"
+    );
+
+    // a comes back with an event the pipeline has already moved past: late.
+    let progress = p.push(0, &batch(&[(35_000, 2), (60_000, 3)])).unwrap();
+    let late: Vec<(usize, Millis, Millis)> = progress
+        .late
+        .iter()
+        .map(|l| (l.row, l.time, l.watermark))
+        .collect();
+    assert_eq!(late, vec![(0, 35_000, 39_000)]);
+
+    p.drive_stream(1, SourceProgress::Idle).unwrap();
+    assert_eq!(
+        p.global_watermark(),
+        39_000,
+        "every input idle: time stands still"
+    );
+    p.drive_stream(0, SourceProgress::At(70_000)).unwrap();
+    assert_eq!(p.global_watermark(), 69_000);
+    assert_eq!(rule0_batches(&log).concat(), vec![(50_000, 1), (60_000, 3)]);
+}
+
+#[test]
+fn reorder_buffer_matches_a_sort_for_random_input() {
+    let mut rng = StdRng::seed_from_u64(11);
+    for round in 0..20 {
+        let mut buffer = ReorderBuffer::new();
+        let mut expected: Vec<(Millis, usize, i64)> = Vec::new();
+        let mut released: Vec<(Millis, usize, i64)> = Vec::new();
+        let mut next_offset = [1i64; 3];
+        let mut watermark = Millis::MIN;
+        for _ in 0..30 {
+            let stream = rng.random_range(0..3usize);
+            let events: Vec<(Millis, i64)> = (0..rng.random_range(0..20))
+                .map(|_| {
+                    let offset = next_offset[stream];
+                    next_offset[stream] += 1;
+                    (watermark.max(0) + rng.random_range(0..1_000), offset)
+                })
+                .collect();
+            let times: Vec<Millis> = events.iter().map(|e| e.0).collect();
+            let offsets: Vec<i64> = events.iter().map(|e| e.1).collect();
+            expected.extend(events.iter().map(|e| (e.0, stream, e.1)));
+            buffer.insert(stream, batch(&events), &times, &offsets);
+            watermark = watermark.max(0) + rng.random_range(0..500);
+            for run in buffer.release_before(Some(watermark)).unwrap() {
+                assert!(run.batch.num_rows() > 0);
+                for (time, offset, _) in rows(&run.batch, "ts") {
+                    assert!(time < watermark, "round {round}: released too early");
+                    released.push((time, run.stream, offset));
+                }
+            }
+        }
+        for run in buffer.release_before(None).unwrap() {
+            released.extend(
+                rows(&run.batch, "ts")
+                    .iter()
+                    .map(|r| (r.0, run.stream, r.1)),
+            );
+        }
+        expected.sort();
+        assert_eq!(released, expected, "round {round}");
+        assert!(buffer.is_empty());
     }
 }

@@ -169,12 +169,25 @@ impl AggregateSpec {
         if rows.is_empty() {
             return Ok(());
         }
-        let indices = UInt32Array::from(rows.to_vec());
-        let taken = arguments
+        let first = rows[0] as usize;
+        let contiguous = rows
             .iter()
-            .map(|a| take(a.as_ref(), &indices, None))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(acc.update_batch(&taken)?)
+            .enumerate()
+            .all(|(i, &r)| r as usize == first + i);
+        let selected = if contiguous {
+            // A run of consecutive rows: a zero-copy slice.
+            arguments
+                .iter()
+                .map(|a| a.slice(first, rows.len()))
+                .collect()
+        } else {
+            let indices = UInt32Array::from(rows.to_vec());
+            arguments
+                .iter()
+                .map(|a| take(a.as_ref(), &indices, None))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        Ok(acc.update_batch(&selected)?)
     }
 
     /// The current result, of [`AggregateSpec::output_type`]. The state is

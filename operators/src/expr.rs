@@ -164,6 +164,10 @@ pub fn evaluate(expr: &dyn PhysicalExpr, batch: &RecordBatch) -> Result<ArrayRef
 /// result has no nulls and can be handed to `filter_record_batch`.
 pub fn evaluate_predicate(expr: &dyn PhysicalExpr, batch: &RecordBatch) -> Result<BooleanArray> {
     let values = evaluate(expr, batch)?;
+    if values.data_type() == &ArrowType::Null {
+        // A condition that is the literal `null`: false everywhere.
+        return Ok(BooleanArray::from(vec![false; batch.num_rows()]));
+    }
     let bools = values
         .as_any()
         .downcast_ref::<BooleanArray>()

@@ -2,11 +2,13 @@
 //! [`Key`] per row.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_row::{RowConverter, SortField};
 use arrow_schema::Schema;
 use datafusion_common::ScalarValue;
 use dsl::plan::KeyPlan;
@@ -28,13 +30,23 @@ pub struct Key(Arc<KeyInner>);
 struct KeyInner {
     parts: Vec<ScalarValue>,
     display: String,
+    /// A hash of `parts`, computed once: keys are hashed on every map
+    /// lookup of every event.
+    hash: u64,
 }
 
 impl Key {
     /// A key from its components (none of them null).
     pub fn new(parts: Vec<ScalarValue>) -> Self {
         let display = parts.iter().map(display_part).collect::<Vec<_>>().join(",");
-        Key(Arc::new(KeyInner { parts, display }))
+        let mut hasher = DefaultHasher::new();
+        parts.hash(&mut hasher);
+        let hash = hasher.finish();
+        Key(Arc::new(KeyInner {
+            parts,
+            display,
+            hash,
+        }))
     }
 
     /// The components, typed: what `ExprKind::Key(i)` reads.
@@ -74,7 +86,8 @@ impl fmt::Display for Key {
 
 impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0.parts == other.0.parts
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.hash == other.0.hash && self.0.parts == other.0.parts)
     }
 }
 
@@ -82,7 +95,7 @@ impl Eq for Key {}
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.parts.hash(state);
+        state.write_u64(self.0.hash);
     }
 }
 
@@ -94,6 +107,9 @@ impl PartialOrd for Key {
 
 impl Ord for Key {
     fn cmp(&self, other: &Self) -> Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return Ordering::Equal;
+        }
         for (a, b) in self.0.parts.iter().zip(&other.0.parts) {
             // Components of one key plan share their types, so
             // `partial_cmp` only fails on NaN or a mismatch; fall back to
@@ -110,9 +126,12 @@ impl Ord for Key {
 }
 
 /// A [`KeyPlan`] compiled for one input stream.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct KeyExtractor {
     parts: Vec<PhysExpr>,
+    /// Encodes a row's components as bytes, to find repeated keys in a
+    /// batch without building their `ScalarValue`s again.
+    rows: RowConverter,
 }
 
 impl KeyExtractor {
@@ -128,8 +147,14 @@ impl KeyExtractor {
                 })?;
                 cast_to(field_path(path, schema)?, &arrow_type(&part.ty), schema)
             })
-            .collect::<Result<_>>()?;
-        Ok(Self { parts })
+            .collect::<Result<Vec<_>>>()?;
+        let rows = RowConverter::new(
+            plan.parts
+                .iter()
+                .map(|part| SortField::new(arrow_type(&part.ty)))
+                .collect(),
+        )?;
+        Ok(Self { parts, rows })
     }
 
     /// The key columns of `batch`, one array per key part.
@@ -141,31 +166,31 @@ impl KeyExtractor {
     }
 
     /// One key per row; `None` where a component is null (such events have
-    /// no key and take part in no keyed state).
+    /// no key and take part in no keyed state). Rows of a batch with equal
+    /// keys share one [`Key`].
     pub fn keys(&self, batch: &RecordBatch) -> Result<Vec<Option<Key>>> {
         let columns = self.columns(batch)?;
+        let encoded = self.rows.convert_columns(&columns)?;
+        let mut seen: HashMap<&[u8], Key> = HashMap::new();
         let mut out = Vec::with_capacity(batch.num_rows());
-        // Consecutive rows often share a key: reuse the previous `Key` to
-        // avoid allocating.
-        let mut previous: Option<Key> = None;
         for row in 0..batch.num_rows() {
-            let mut parts = Vec::with_capacity(columns.len());
-            for column in &columns {
-                let value = ScalarValue::try_from_array(column, row)?;
-                if value.is_null() {
-                    break;
-                }
-                parts.push(value);
-            }
-            if parts.len() < columns.len() {
+            if columns.iter().any(|c| c.is_null(row)) {
                 out.push(None);
                 continue;
             }
-            let key = match previous {
-                Some(ref p) if p.parts() == parts.as_slice() => p.clone(),
-                _ => Key::new(parts),
+            let bytes = encoded.row(row).data();
+            let key = match seen.get(bytes) {
+                Some(key) => key.clone(),
+                None => {
+                    let parts = columns
+                        .iter()
+                        .map(|c| ScalarValue::try_from_array(c, row))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let key = Key::new(parts);
+                    seen.insert(bytes, key.clone());
+                    key
+                }
             };
-            previous = Some(key.clone());
             out.push(Some(key));
         }
         Ok(out)

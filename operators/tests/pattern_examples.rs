@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arrow_array::{
     Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, UInt64Array,
 };
+use datafusion_common::scalar::ScalarStructBuilder;
 use datafusion_common::ScalarValue;
 use dsl::plan::{Catalog, Millis, Program};
 use dsl::Source;
@@ -41,10 +42,10 @@ stream settlements (
 const SECOND: Millis = 1000;
 const MINUTE: Millis = 60 * SECOND;
 
-fn compile(rules: &str) -> Program {
+fn compile(text: &str) -> Program {
     let source = Source {
         name: "test.eddy".into(),
-        text: format!("{STREAMS}\n{rules}"),
+        text: text.into(),
     };
     let (program, diagnostics) = dsl::compile(&[source]);
     program.unwrap_or_else(|| panic!("rules compile: {diagnostics:?}"))
@@ -59,8 +60,14 @@ struct Harness {
 }
 
 impl Harness {
+    /// Rules over the streams of docs/rules.md.
     fn new(rules: &str) -> Self {
-        let program = compile(rules);
+        Self::with_streams(&format!("{STREAMS}\n{rules}"))
+    }
+
+    /// Streams and rules; the first rule is run.
+    fn with_streams(text: &str) -> Self {
+        let program = compile(text);
         let op =
             PatternOperator::new(0, &program.rules[0], &program.catalog).expect("pattern compiles");
         Self {
@@ -415,5 +422,110 @@ rule twice
             .unwrap()
             .value(0),
         2
+    );
+}
+
+/// Every pattern rule of the example packs compiles into an operator.
+#[test]
+fn every_pattern_rule_of_the_example_packs_compiles() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut compiled = 0;
+    for pack in std::fs::read_dir(&examples).expect("examples folder") {
+        let rules = pack.expect("pack").path().join("rules.eddy");
+        let Ok(text) = std::fs::read_to_string(&rules) else {
+            continue;
+        };
+        let source = Source {
+            name: rules.display().to_string(),
+            text,
+        };
+        let (program, diagnostics) = dsl::compile(&[source]);
+        let program = program.unwrap_or_else(|| panic!("{}: {diagnostics:?}", rules.display()));
+        for (index, rule) in program.rules.iter().enumerate() {
+            if matches!(rule.kind, dsl::plan::RuleKind::Pattern(_)) {
+                PatternOperator::new(index, rule, &program.catalog)
+                    .unwrap_or_else(|e| panic!("{}: rule `{}`: {e}", rules.display(), rule.name));
+                compiled += 1;
+            }
+        }
+    }
+    assert!(compiled > 0, "the example packs have pattern rules");
+}
+
+#[test]
+fn nested_fields_and_distinct_counts_over_a_step() {
+    let mut h = Harness::with_streams(
+        r#"
+stream logins (
+    ts        timestamp,
+    user_id   string,
+    outcome   string,
+    ip        string,
+    device (
+        os      string,
+        agent   string?
+    )
+) time ts lateness 10s
+
+rule brute_force
+  by user_id
+  pattern
+       fail: logins where outcome == "failure" {3,}
+    -> ok:   logins where outcome == "success" and device.os != fail.device.os
+  within 5m
+  emit brute_force { user_id, failures: count(fail), ips: count_distinct(fail.ip), os: ok.device.os }
+"#,
+    );
+    let login = |h: &mut Harness, ts: Millis, outcome: &str, ip: &str, os: &str| {
+        let device = ScalarStructBuilder::new()
+            .with_scalar(
+                arrow_schema::Field::new("os", arrow_schema::DataType::Utf8, false),
+                s(os),
+            )
+            .with_scalar(
+                arrow_schema::Field::new("agent", arrow_schema::DataType::Utf8, true),
+                ScalarValue::Utf8(None),
+            )
+            .build()
+            .expect("device record");
+        h.event(
+            "logins",
+            vec![
+                ScalarValue::TimestampMillisecond(Some(ts), None),
+                s("u1"),
+                s(outcome),
+                s(ip),
+                device,
+            ],
+        );
+    };
+    login(&mut h, 0, "failure", "ip1", "linux");
+    login(&mut h, 1, "failure", "ip2", "linux");
+    login(&mut h, 2, "failure", "ip1", "linux");
+    login(&mut h, 3, "failure", "ip3", "linux");
+    // The same os as the latest failure: skipped.
+    login(&mut h, 4, "success", "ip9", "linux");
+    login(&mut h, 5, "success", "ip9", "macos");
+    h.watermark(Millis::MAX);
+    let emitted = h.emitted();
+    assert_eq!(emitted.len(), 1, "{emitted:?}");
+    assert_eq!(emitted[0].0, 5);
+    let int = |name: &str| {
+        h.column(name)[0]
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .value(0)
+    };
+    assert_eq!(int("failures"), 4);
+    assert_eq!(int("ips"), 3);
+    let os = h.column("os");
+    assert_eq!(
+        os[0]
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .value(0),
+        "macos"
     );
 }

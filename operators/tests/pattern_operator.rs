@@ -46,6 +46,7 @@ fn catalog() -> Catalog {
                     field("ts", DataType::Timestamp),
                     field("key", DataType::String),
                     field("letter", DataType::String),
+                    field("v", DataType::Int),
                 ],
                 time_field: "ts".into(),
                 lateness: 5,
@@ -81,6 +82,25 @@ fn letter_is(letter: char) -> Expr {
     )
 }
 
+/// `v == s0.v`: the reference's cross condition.
+fn same_v_as_first() -> Expr {
+    let e = |kind, ty| Expr { kind, ty };
+    e(
+        ExprKind::Binary {
+            op: BinaryOp::Eq,
+            left: Box::new(e(ExprKind::Field(vec!["v".into()]), DataType::Int)),
+            right: Box::new(e(
+                ExprKind::StepField {
+                    step: 0,
+                    path: vec!["v".into()],
+                },
+                DataType::Int,
+            )),
+        },
+        DataType::Bool,
+    )
+}
+
 /// `by key pattern s0: ev where letter == .. -> ... within W
 /// emit m { k: key, firsts: count(s0) }`.
 fn rule(pattern: &LinearPattern) -> RulePlan {
@@ -94,7 +114,7 @@ fn rule(pattern: &LinearPattern) -> RulePlan {
                 name: format!("s{i}"),
                 stream: "ev".into(),
                 local: Some(letter_is(*letter)),
-                cross: None,
+                cross: pattern.same_v.contains(&i).then(same_v_as_first),
             }
         })
         .collect();
@@ -157,6 +177,9 @@ fn batch(events: &[Event], indices: &[usize]) -> RecordBatch {
                 picked.iter().map(|e| e.letter.to_string()),
             )),
             Arc::new(Int64Array::from_iter_values(
+                picked.iter().map(|e| e.v as i64),
+            )),
+            Arc::new(Int64Array::from_iter_values(
                 indices.iter().map(|&i| i as i64),
             )),
             Arc::new(UInt64Array::from_iter_values(
@@ -214,7 +237,12 @@ fn from_derived(out: &[DerivedBatch]) -> Vec<RefMatch> {
 /// Runs the operator over `events` cut into batches at `cuts` (sorted
 /// indices), with a watermark at the first time of every batch after the
 /// first, then the end of input.
-fn run_operator(pattern: &LinearPattern, events: &[Event], cuts: &[usize]) -> Vec<RefMatch> {
+/// Returns the matches and the derived events' ids.
+fn run_operator(
+    pattern: &LinearPattern,
+    events: &[Event],
+    cuts: &[usize],
+) -> (Vec<RefMatch>, Vec<String>) {
     let mut op = PatternOperator::new(0, &rule(pattern), &catalog()).expect("rule compiles");
     let mut out = Vec::new();
     let mut bounds: Vec<usize> = cuts
@@ -245,7 +273,11 @@ fn run_operator(pattern: &LinearPattern, events: &[Event], cuts: &[usize]) -> Ve
         0,
         "end of input leaves no candidate"
     );
-    from_derived(&out)
+    let ids = out
+        .iter()
+        .flat_map(|b| b.meta.iter().map(|m| m.id.clone()))
+        .collect();
+    (from_derived(&out), ids)
 }
 
 /// The engine's rule: a stable sort by event time (ties keep arrival order).
@@ -265,25 +297,31 @@ proptest! {
         cuts in prop::collection::vec(0usize..40, 0..6),
     ) {
         let expected = reference::run(&pattern, &events);
-        prop_assert_eq!(run_operator(&pattern, &events, &cuts), expected.clone());
-        // One event per batch, and everything in one batch: the same.
+        let (by_cuts, ids_by_cuts) = run_operator(&pattern, &events, &cuts);
+        prop_assert_eq!(by_cuts, expected.clone());
+        // One event per batch: the same matches, the same ids.
         let singles: Vec<usize> = (0..events.len()).collect();
-        prop_assert_eq!(run_operator(&pattern, &events, &singles), expected);
+        let (by_singles, ids_by_singles) = run_operator(&pattern, &events, &singles);
+        prop_assert_eq!(by_singles, expected);
+        prop_assert_eq!(ids_by_singles, ids_by_cuts);
     }
 
     #[test]
     fn arrival_order_within_lateness_does_not_change_the_output(
         pattern in pattern(),
-        gaps in prop::collection::vec((1i64..4, 0u8..3, prop::sample::select(reference::gen::LETTERS.to_vec())), 0..40),
+        gaps in prop::collection::vec(
+            (1i64..4, 0u8..3, prop::sample::select(reference::gen::LETTERS.to_vec()), 0u8..2),
+            0..40,
+        ),
         jitter in prop::collection::vec(0i64..=5, 40),
     ) {
         // Distinct times, so the engine's order is fully determined by time.
         let mut time = 0;
         let in_order: Vec<Event> = gaps
             .into_iter()
-            .map(|(gap, key, letter)| {
+            .map(|(gap, key, letter, v)| {
                 time += gap;
-                Event { time, key, letter }
+                Event { time, key, letter, v }
             })
             .collect();
         // Arrival order: each event delayed by at most the lateness (5).

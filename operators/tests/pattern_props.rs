@@ -3,11 +3,11 @@
 
 mod reference;
 
-use operators::pattern::automaton::{Automaton, EventInput, Match, NoCrossConditions};
+use operators::pattern::automaton::{Automaton, EventInput, Match};
 use operators::pattern::nfa::{Nfa, StepSet};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
-use reference::gen::{events, local_steps, pattern, to_node};
+use reference::gen::{cross_steps, events, local_steps, pattern, to_node, SameV};
 use reference::{Element, Event, LinearPattern, Millis, RefMatch};
 
 fn config() -> Config {
@@ -19,9 +19,25 @@ fn config() -> Config {
     }
 }
 
-fn automaton(pattern: &LinearPattern) -> Automaton<u8, usize> {
+/// How the automaton is told about the cross condition `v == s0.v`.
+#[derive(Debug, Clone, Copy)]
+enum CrossHint {
+    /// Only that some steps have one: candidates are never shared.
+    None,
+    /// That it reads only the latest event of step 0: candidates at the
+    /// same place with the same latest step-0 event are shared.
+    LatestOfFirstStep,
+}
+
+fn automaton(pattern: &LinearPattern, hint: CrossHint) -> Automaton<u8, usize> {
     let nfa = Nfa::compile(&to_node(pattern), pattern.elements.len()).expect("pattern compiles");
-    Automaton::new(nfa, pattern.within, StepSet::EMPTY)
+    let automaton = Automaton::new(nfa, pattern.within, cross_steps(pattern));
+    match hint {
+        CrossHint::None => automaton,
+        CrossHint::LatestOfFirstStep => {
+            automaton.cross_conditions_read_only_latest(StepSet::single(0))
+        }
+    }
 }
 
 fn to_ref(m: Match<u8, usize>) -> RefMatch {
@@ -39,7 +55,16 @@ fn run_automaton(
     events: &[Event],
     watermarks: &[Option<Millis>],
 ) -> Vec<RefMatch> {
-    let mut automaton = automaton(pattern);
+    run_automaton_with(pattern, events, watermarks, CrossHint::LatestOfFirstStep)
+}
+
+fn run_automaton_with(
+    pattern: &LinearPattern,
+    events: &[Event],
+    watermarks: &[Option<Millis>],
+    hint: CrossHint,
+) -> Vec<RefMatch> {
+    let mut automaton = automaton(pattern, hint);
     let mut out = Vec::new();
     for (index, e) in events.iter().enumerate() {
         if let Some(Some(w)) = watermarks.get(index) {
@@ -52,8 +77,8 @@ fn run_automaton(
             payload: index,
         };
         automaton
-            .on_event(input, &mut NoCrossConditions, &mut out)
-            .expect("no cross conditions");
+            .on_event(input, &mut SameV { events }, &mut out)
+            .expect("the cross condition cannot fail");
     }
     automaton.advance_time(Millis::MAX, &mut out);
     assert_eq!(
@@ -97,8 +122,10 @@ proptest! {
     #[test]
     fn automaton_emits_what_the_reference_emits(pattern in pattern(), events in events()) {
         let expected = reference::run(&pattern, &events);
-        let actual = run_automaton(&pattern, &events, &[]);
-        prop_assert_eq!(actual, expected);
+        let actual = run_automaton_with(&pattern, &events, &[], CrossHint::None);
+        prop_assert_eq!(actual, expected.clone());
+        let shared = run_automaton_with(&pattern, &events, &[], CrossHint::LatestOfFirstStep);
+        prop_assert_eq!(shared, expected);
     }
 
     #[test]
@@ -115,7 +142,12 @@ fn step(letter: char, min: u32, max: Option<u32>) -> Element {
 
 fn events_of(spec: &[(Millis, u8, char)]) -> Vec<Event> {
     spec.iter()
-        .map(|&(time, key, letter)| Event { time, key, letter })
+        .map(|&(time, key, letter)| Event {
+            time,
+            key,
+            letter,
+            v: 0,
+        })
         .collect()
 }
 
@@ -125,6 +157,7 @@ fn five_failures_then_success_give_one_match_with_five_failures() {
     let pattern = LinearPattern {
         elements: vec![step('f', 3, None), step('s', 1, Some(1))],
         within: 10,
+        same_v: vec![],
     };
     let events = events_of(&[
         (0, 0, 'f'),
@@ -149,6 +182,7 @@ fn trailing_not_fires_at_the_deadline_unless_the_forbidden_event_comes() {
     let pattern = LinearPattern {
         elements: vec![step('p', 1, Some(1)), Element::Not { letter: 's' }],
         within: 30,
+        same_v: vec![],
     };
     // Key 0 is settled at exactly the deadline; key 1 never is.
     let events = events_of(&[(0, 0, 'p'), (5, 1, 'p'), (30, 0, 's'), (50, 2, 's')]);
@@ -171,6 +205,7 @@ fn a_not_between_steps_kills_unless_the_next_step_comes_first() {
             step('b', 1, Some(1)),
         ],
         within: 100,
+        same_v: vec![],
     };
     let events = events_of(&[
         (0, 0, 'a'),
@@ -187,4 +222,43 @@ fn a_not_between_steps_kills_unless_the_next_step_comes_first() {
     }];
     assert_eq!(reference::run(&pattern, &events), expected);
     assert_eq!(run_automaton(&pattern, &events, &[]), expected);
+}
+
+#[test]
+fn candidates_at_one_place_with_different_latest_events_stay_apart() {
+    // a -> x -> b where v == a.v: the first candidate waits for b with
+    // a's v = 1, the second (after the second x) with v = 2.
+    let pattern = LinearPattern {
+        elements: vec![
+            step('a', 1, Some(1)),
+            step('x', 1, Some(1)),
+            step('b', 1, Some(1)),
+        ],
+        within: 100,
+        same_v: vec![2],
+    };
+    let events: Vec<Event> = [('a', 1), ('x', 0), ('a', 2), ('x', 0), ('b', 2)]
+        .iter()
+        .enumerate()
+        .map(|(i, &(letter, v))| Event {
+            time: i as Millis,
+            key: 0,
+            letter,
+            v,
+        })
+        .collect();
+    let expected = vec![RefMatch {
+        time: 4,
+        key: 0,
+        taken: vec![(0, 2), (1, 3), (2, 4)],
+    }];
+    assert_eq!(reference::run(&pattern, &events), expected);
+    assert_eq!(
+        run_automaton_with(&pattern, &events, &[], CrossHint::LatestOfFirstStep),
+        expected
+    );
+    assert_eq!(
+        run_automaton_with(&pattern, &events, &[], CrossHint::None),
+        expected
+    );
 }

@@ -453,3 +453,40 @@ proptest! {
         prop_assert_eq!(&run(spec, &events, &cuts, true), &whole);
     }
 }
+
+#[test]
+fn open_state_stays_bounded_over_a_long_run() {
+    // 20 keys, one event per millisecond for 20 000 ms, hopping windows of
+    // 100 every 50: at any time each key has at most 2 open windows (3
+    // right at a boundary, before the old one fires).
+    let r = window_rule(
+        WindowSpec::Hopping {
+            size: 100,
+            slide: 50,
+        },
+        None,
+    );
+    let mut op = operator(&r);
+    let mut out = Vec::new();
+    let mut most = StateSize::default();
+    for chunk in 0..200 {
+        let events: Vec<Event> = (0..100)
+            .map(|i| {
+                let t = chunk * 100 + i;
+                event(t, &format!("k{}", t % 20), 1, t + 1)
+            })
+            .collect();
+        op.on_batch(STREAM, &batch(&events), &mut out).unwrap();
+        op.on_watermark(chunk * 100 + 100, &mut out).unwrap();
+        let now = op.state_size();
+        most.entries = most.entries.max(now.entries);
+        most.keys = most.keys.max(now.keys);
+    }
+    assert!(most.entries <= 20 * 3, "{most:?}");
+    assert!(most.keys <= 20);
+    // The windows ending by 20 000 fired: starts -50 to 19 900, 400 per key.
+    let fired = flatten(&out).len();
+    op.on_watermark(Millis::MAX, &mut Vec::new()).unwrap();
+    assert_eq!(fired, 20 * 400);
+    assert_eq!(op.state_size(), StateSize::default());
+}

@@ -166,6 +166,22 @@ fn key_part(
         return None;
     }
     let ty = first_typed.map_or(DataType::Null, |(_, t)| t);
+    if let DataType::Record(fields) = &ty {
+        let example = fields.first().map_or("field", |f| f.name.as_str());
+        diags.push(
+            Diagnostic::error(
+                codes::KEY_TYPE_MISMATCH,
+                file,
+                decl.span.clone(),
+                format!("expected a key of a plain type, found record `{name}`"),
+                "a record cannot be a key",
+            )
+            .with_help(format!(
+                "key on one of its fields, like `by {name}.{example}`"
+            )),
+        );
+        return None;
+    }
     Some(KeyPart {
         name,
         ty,

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use crate::ast::{self, PatternKind, RuleDecl};
 use crate::codes;
-use crate::diagnostic::{Diagnostic, Span};
+use crate::diagnostic::{Diagnostic, Severity, Span};
 use crate::plan::{Catalog, Program, StreamPlan, DERIVED_TIME_FIELD};
 
 use emit::{derived_fields, describe_fields};
@@ -71,7 +71,8 @@ pub fn check(files: &[(usize, &ast::File)], diags: &mut Vec<Diagnostic>) -> Opti
         };
         let errors_before = checker.diags.len();
         let Some(plan) = checker.check(r.decl) else {
-            if diags.len() == errors_before && diags.len() == before {
+            let any_error = diags.iter().any(|d| d.severity == Severity::Error);
+            if diags.len() == errors_before && !any_error {
                 // Every failure path reports or follows a reported error;
                 // never hand out a program that silently lacks a rule.
                 diags.push(Diagnostic::error(

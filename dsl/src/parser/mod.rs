@@ -267,7 +267,7 @@ impl<'a> Parser<'a> {
         let tok = self.peek().clone();
         let found = self.describe(&tok);
         let label = if tok.kind == TokenKind::Eof {
-            format!("expected {what} after this")
+            "the file ends here".to_string()
         } else {
             format!("expected {what}")
         };

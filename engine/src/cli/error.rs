@@ -15,6 +15,8 @@ pub enum CliError {
     },
     #[error("the rules have errors")]
     RuleErrors,
+    #[error("no rule files given (`eddy run RULES... --input STREAM=PATH`)")]
+    NoRules,
     #[error("invalid --input `{0}`: expected STREAM=PATH (PATH `-` is stdin)")]
     InputSyntax(String),
     #[error("--input names an unknown stream `{name}`{}", did_you_mean(.suggestion))]

@@ -27,7 +27,11 @@ pub mod exit {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "eddy", version, about = "Complex event processing over JSON lines")]
+#[command(
+    name = "eddy",
+    version,
+    about = "Complex event processing over JSON lines"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -62,6 +66,7 @@ pub fn main() -> ExitCode {
     };
     match code {
         Ok(code) => ExitCode::from(code),
+        Err(CliError::Run(crate::runner::RunError::OutputClosed)) => ExitCode::from(exit::OK),
         Err(error) => {
             eprintln!("error: {}", error.report());
             ExitCode::from(error.exit_code())

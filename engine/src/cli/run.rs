@@ -15,7 +15,6 @@ pub const DEFAULT_DEAD_LETTER: &str = "eddy-dead-letter.jsonl";
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Rule files; streams declared in one are visible in all.
-    #[arg(required = true)]
     pub rules: Vec<PathBuf>,
     /// `STREAM=PATH`: read the declared stream STREAM from PATH (`-` is stdin).
     #[arg(long = "input", value_name = "STREAM=PATH")]
@@ -37,8 +36,8 @@ pub struct RunArgs {
 }
 
 pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
-    if args.batch_size == 0 {
-        return Err(CliError::BatchSize);
+    if args.rules.is_empty() {
+        return Err(CliError::NoRules);
     }
     let sources = rules::load(&args.rules)?;
     let compiled = rules::compile_and_report(&sources);
@@ -46,6 +45,47 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
         return Err(CliError::RuleErrors);
     };
     let inputs = resolve_inputs(&program, &args.inputs)?;
+    run_program(&program, inputs, args)
+}
+
+/// A rule pack built into the binary: its rules and one JSON-lines text per
+/// input stream.
+pub struct BuiltInPack<'a> {
+    pub rules_name: &'static str,
+    pub rules: &'static str,
+    pub inputs: &'a [(&'static str, &'static str, &'static str)],
+}
+
+/// Runs a built-in pack (`inputs` are (stream, name to show, text)); the
+/// output options of `args` apply, `--input` flags must be absent.
+pub fn execute_built_in(pack: &BuiltInPack<'_>, args: &RunArgs) -> Result<u8, CliError> {
+    if !args.inputs.is_empty() {
+        return Err(CliError::NoRules);
+    }
+    let sources = vec![dsl::Source {
+        name: pack.rules_name.to_string(),
+        text: pack.rules.to_string(),
+    }];
+    let compiled = rules::compile_and_report(&sources);
+    let Some(program) = compiled.program else {
+        return Err(CliError::RuleErrors);
+    };
+    let mut inputs: Vec<InputSpec> = pack
+        .inputs
+        .iter()
+        .map(|(stream, name, text)| InputSpec {
+            stream: stream.to_string(),
+            location: InputLocation::Embedded { name, text },
+        })
+        .collect();
+    inputs.sort_by_key(|i| program.catalog.stream_index(&i.stream));
+    run_program(&program, inputs, args)
+}
+
+fn run_program(program: &Program, inputs: Vec<InputSpec>, args: &RunArgs) -> Result<u8, CliError> {
+    if args.batch_size == 0 {
+        return Err(CliError::BatchSize);
+    }
     let output = match &args.output {
         Some(path) if path.as_os_str() != "-" => OutputTarget::File(path.clone()),
         _ => OutputTarget::Stdout,
@@ -57,7 +97,7 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
     let mut config = RunConfig::new(inputs, output, dead_letter);
     config.batch_size = args.batch_size;
     config.max_line_bytes = args.max_line_bytes;
-    let summary = runner::run(&program, &config)?;
+    let summary = runner::run(program, &config)?;
     report(&summary);
     Ok(if summary.rejected_total() > 0 {
         exit::INPUT_REJECTED
@@ -93,7 +133,11 @@ pub fn resolve_inputs(program: &Program, specs: &[String]) -> Result<Vec<InputSp
         .rules
         .iter()
         .flat_map(|r| r.inputs())
-        .filter(|s| catalog.stream(s).is_some_and(|plan| plan.derived_from.is_none()))
+        .filter(|s| {
+            catalog
+                .stream(s)
+                .is_some_and(|plan| plan.derived_from.is_none())
+        })
         .collect();
     let mut inputs: Vec<InputSpec> = Vec::new();
     let mut stdin_used = false;
@@ -135,7 +179,10 @@ pub fn resolve_inputs(program: &Program, specs: &[String]) -> Result<Vec<InputSp
             location,
         });
     }
-    if let Some(missing) = needed.iter().find(|s| !inputs.iter().any(|i| i.stream == **s)) {
+    if let Some(missing) = needed
+        .iter()
+        .find(|s| !inputs.iter().any(|i| i.stream == **s))
+    {
         return Err(CliError::MissingInput(missing.to_string()));
     }
     // Declaration order, so that runs do not depend on the order of the flags.
@@ -162,5 +209,34 @@ fn report(summary: &RunSummary) {
     for (reason, count) in &summary.rejected {
         let lines = if *count == 1 { "line" } else { "lines" };
         eprintln!("eddy: {count} input {lines} rejected as {reason} (written to {place})");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dead_letter_file_sits_next_to_the_output() {
+        assert_eq!(
+            default_dead_letter(&OutputTarget::Stdout),
+            PathBuf::from("eddy-dead-letter.jsonl")
+        );
+        assert_eq!(
+            default_dead_letter(&OutputTarget::File(PathBuf::from("out/alerts.jsonl"))),
+            PathBuf::from("out/alerts.dead-letter.jsonl")
+        );
+        assert_eq!(
+            default_dead_letter(&OutputTarget::File(PathBuf::from("alerts"))),
+            PathBuf::from("alerts.dead-letter.jsonl")
+        );
+    }
+
+    #[test]
+    fn typos_get_the_closest_name() {
+        let known = ["auth", "payments", "settlements"];
+        assert_eq!(closest("paymnts", known.into_iter()), Some("payments".into()));
+        assert_eq!(closest("settlement", known.into_iter()), Some("settlements".into()));
+        assert_eq!(closest("xyz", known.into_iter()), None);
     }
 }

@@ -152,7 +152,9 @@ impl StreamDecoder {
                 let progressed = consumed > 0 || flushed.is_some();
                 batches.extend(flushed);
                 if !progressed {
-                    return Err(ArrowError::JsonError("the JSON decoder made no progress".into()));
+                    return Err(ArrowError::JsonError(
+                        "the JSON decoder made no progress".into(),
+                    ));
                 }
             }
             batches.extend(self.decoder.flush()?);
@@ -202,10 +204,11 @@ impl StreamDecoder {
                 }),
             }
         }
-        let batch = concat_batches(&self.declared, &batches).map_err(|source| DecodeError::Assemble {
-            stream: self.stream.name.clone(),
-            source,
-        })?;
+        let batch =
+            concat_batches(&self.declared, &batches).map_err(|source| DecodeError::Assemble {
+                stream: self.stream.name.clone(),
+                source,
+            })?;
         Ok((batch, kept, refused))
     }
 
@@ -216,7 +219,11 @@ impl StreamDecoder {
         chunk: &Chunk,
         rows: &[usize],
     ) -> Result<RecordBatch, DecodeError> {
-        let offsets: Int64Array = rows.iter().map(|&i| chunk.lines[i].0).collect::<Vec<_>>().into();
+        let offsets: Int64Array = rows
+            .iter()
+            .map(|&i| chunk.lines[i].0)
+            .collect::<Vec<_>>()
+            .into();
         let hashes: UInt64Array = rows
             .iter()
             .map(|&i| xxh3_64(chunk.line_bytes(i)))
@@ -225,9 +232,11 @@ impl StreamDecoder {
         let mut columns: Vec<ArrayRef> = declared.columns().to_vec();
         columns.push(Arc::new(offsets));
         columns.push(Arc::new(hashes));
-        RecordBatch::try_new(self.in_flight.clone(), columns).map_err(|source| DecodeError::Assemble {
-            stream: self.stream.name.clone(),
-            source,
+        RecordBatch::try_new(self.in_flight.clone(), columns).map_err(|source| {
+            DecodeError::Assemble {
+                stream: self.stream.name.clone(),
+                source,
+            }
         })
     }
 }

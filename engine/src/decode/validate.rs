@@ -1,10 +1,17 @@
 //! Checks one JSON line against a stream's declared fields and says why it
 //! is unusable. This is stricter than arrow-json, which would turn `"12"`
-//! into the int 12, truncate `1.5` into an int, and accept timestamps
-//! in non-RFC 3339 shapes; eddy rejects all of those.
+//! into the int 12, truncate `1.5` into an int, and accept timestamps in
+//! non-RFC 3339 shapes; eddy rejects all of those.
+//!
+//! The check walks the line with serde_json against the schema without
+//! building a value (unknown fields are skipped unparsed), so it costs about
+//! one pass of a JSON parser per line.
+
+use std::cell::RefCell;
+use std::fmt;
 
 use dsl::plan::{DataType, Field};
-use serde_json::Value;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::reject::RejectReason;
 
@@ -27,96 +34,330 @@ impl Invalid {
 /// Checks `line` against `fields`. `time_field` must be present even if it
 /// was declared nullable: an event without a time cannot be placed.
 pub fn check_line(line: &[u8], fields: &[Field], time_field: &str) -> Result<(), Invalid> {
-    let value: Value = serde_json::from_slice(line)
-        .map_err(|e| Invalid::new(RejectReason::MalformedJson, format!("not valid JSON: {e}")))?;
-    let Value::Object(object) = &value else {
-        return Err(Invalid::new(
-            RejectReason::WrongType,
-            format!("expected a JSON object, found {}", kind_of(&value)),
-        ));
+    // The first problem found; the parse is then abandoned with a
+    // placeholder serde error.
+    let found: RefCell<Option<Invalid>> = RefCell::new(None);
+    let seed = ObjectSeed {
+        fields,
+        prefix: "",
+        time_field: Some(time_field),
+        found: &found,
     };
-    if object.get(time_field).is_none_or(Value::is_null) {
-        return Err(Invalid::new(
-            RejectReason::MissingField,
-            format!("the event-time field `{time_field}` is missing or null"),
-        ));
+    let mut deserializer = serde_json::Deserializer::from_slice(line);
+    let result = seed
+        .deserialize(&mut deserializer)
+        .and_then(|()| deserializer.end());
+    match (result, found.into_inner()) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(invalid)) => {
+            // Reported as malformed when the rest of the line is not JSON
+            // either: syntax problems come first.
+            match serde_json::from_slice::<IgnoredAny>(line) {
+                Ok(_) => Err(invalid),
+                Err(e) => Err(malformed(&e)),
+            }
+        }
+        (Err(e), None) => Err(malformed(&e)),
     }
-    check_fields(object, fields, "")
 }
 
-fn check_fields(
-    object: &serde_json::Map<String, Value>,
-    fields: &[Field],
-    prefix: &str,
-) -> Result<(), Invalid> {
-    for field in fields {
-        let path = format!("{prefix}{}", field.name);
-        match object.get(&field.name) {
-            None | Some(Value::Null) if field.nullable => {}
-            None => {
-                return Err(Invalid::new(
-                    RejectReason::MissingField,
-                    format!("required field `{path}` is missing"),
-                ))
+fn malformed(error: &serde_json::Error) -> Invalid {
+    Invalid::new(
+        RejectReason::MalformedJson,
+        format!("not valid JSON: {error}"),
+    )
+}
+
+/// Records `invalid` and returns the error that stops the parse.
+fn stop<E: de::Error>(found: &RefCell<Option<Invalid>>, invalid: Invalid) -> E {
+    found.borrow_mut().get_or_insert(invalid);
+    E::custom("invalid event")
+}
+
+/// An object with the given fields (the event itself or a nested record).
+struct ObjectSeed<'a> {
+    fields: &'a [Field],
+    /// `device.` for the fields of record `device`; empty at the top.
+    prefix: &'a str,
+    /// At the top level: the event-time field, required whatever its declaration.
+    time_field: Option<&'a str>,
+    found: &'a RefCell<Option<Invalid>>,
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = vec![false; self.fields.len()];
+        // Bounded by the object's length.
+        while let Some(index) = map.next_key_seed(KeySeed(self.fields))? {
+            match index {
+                Some(i) => {
+                    seen[i] = true;
+                    let field = &self.fields[i];
+                    map.next_value_seed(ValueSeed {
+                        field,
+                        prefix: self.prefix,
+                        required: !field.nullable || self.time_field == Some(field.name.as_str()),
+                        found: self.found,
+                    })?;
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
-            Some(Value::Null) => {
-                return Err(Invalid::new(
-                    RejectReason::MissingField,
-                    format!("required field `{path}` is null"),
-                ))
+        }
+        if let Some(time) = self.time_field {
+            if !self
+                .fields
+                .iter()
+                .zip(&seen)
+                .any(|(f, s)| *s && f.name == time)
+            {
+                return Err(stop(
+                    self.found,
+                    Invalid::new(
+                        RejectReason::MissingField,
+                        format!("the event-time field `{time}` is missing"),
+                    ),
+                ));
             }
-            Some(value) => check_value(value, &field.ty, &path)?,
+        }
+        if let Some(field) = self
+            .fields
+            .iter()
+            .zip(&seen)
+            .find(|(f, s)| !**s && !f.nullable)
+            .map(|(f, _)| f)
+        {
+            return Err(stop(
+                self.found,
+                Invalid::new(
+                    RejectReason::MissingField,
+                    format!("required field `{}{}` is missing", self.prefix, field.name),
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Err(self.not_an_object("a boolean".into()))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        Err(self.not_an_object(format!("the number {v}")))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        Err(self.not_an_object(format!("the number {v}")))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        Err(self.not_an_object(format!("the number {v}")))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Err(self.not_an_object("a string".into()))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Err(self.not_an_object("null".into()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(self.not_an_object("an array".into()))
+    }
+}
+
+impl ObjectSeed<'_> {
+    /// Only reached for the top level: nested records are checked by [`ValueSeed`].
+    fn not_an_object<E: de::Error>(&self, found: String) -> E {
+        stop(
+            self.found,
+            Invalid::new(
+                RejectReason::WrongType,
+                format!("expected a JSON object, found {found}"),
+            ),
+        )
+    }
+}
+
+/// A key of an object: the index of the declared field it names, if any.
+struct KeySeed<'a>(&'a [Field]);
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Option<usize>, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|f| f.name == key))
+    }
+}
+
+/// The value of one declared field.
+struct ValueSeed<'a> {
+    field: &'a Field,
+    prefix: &'a str,
+    /// Null is refused (non-nullable, or the event-time field).
+    required: bool,
+    found: &'a RefCell<Option<Invalid>>,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl ValueSeed<'_> {
+    fn path(&self) -> String {
+        format!("{}{}", self.prefix, self.field.name)
+    }
+
+    /// Refuses a value of the wrong kind, described by `found`.
+    fn refuse<E: de::Error>(&self, found: String) -> E {
+        let invalid = match self.field.ty {
+            DataType::Timestamp => Invalid::new(
+                RejectReason::BadTimestamp,
+                format!(
+                    "field `{}`: expected an RFC 3339 string or integer epoch milliseconds, found {found}",
+                    self.path()
+                ),
+            ),
+            ref ty => Invalid::new(
+                RejectReason::WrongType,
+                format!("field `{}`: expected {}, found {found}", self.path(), type_name(ty)),
+            ),
+        };
+        stop(self.found, invalid)
+    }
+
+    fn check_integer<E: de::Error>(&self, fits_i64: bool, shown: String) -> Result<(), E> {
+        match self.field.ty {
+            DataType::Int | DataType::Timestamp if fits_i64 => Ok(()),
+            DataType::Float | DataType::Null => Ok(()),
+            _ => Err(self.refuse(format!("the number {shown}"))),
         }
     }
-    Ok(())
 }
 
-fn check_value(value: &Value, ty: &DataType, path: &str) -> Result<(), Invalid> {
-    let ok = match ty {
-        DataType::String => value.is_string(),
-        DataType::Int => value.is_i64() || value.as_u64().is_some_and(|u| i64::try_from(u).is_ok()),
-        DataType::Float => value.is_number(),
-        DataType::Bool => value.is_boolean(),
-        DataType::Null => true,
-        DataType::Timestamp => return check_timestamp(value, path),
-        DataType::Record(fields) => match value {
-            Value::Object(inner) => return check_fields(inner, fields, &format!("{path}.")),
-            _ => false,
-        },
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(Invalid::new(
-            RejectReason::WrongType,
-            format!(
-                "field `{path}`: expected {}, found {}",
-                type_name(ty),
-                kind_of(value)
-            ),
-        ))
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(type_name(&self.field.ty))
     }
-}
 
-/// RFC 3339 strings and integer epoch milliseconds.
-fn check_timestamp(value: &Value, path: &str) -> Result<(), Invalid> {
-    match value {
-        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
-            .map(|_| ())
-            .map_err(|e| {
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        if self.required {
+            return Err(stop(
+                self.found,
                 Invalid::new(
-                    RejectReason::BadTimestamp,
-                    format!("field `{path}`: {s:?} is not an RFC 3339 timestamp ({e})"),
-                )
-            }),
-        Value::Number(n) if n.is_i64() => Ok(()),
-        other => Err(Invalid::new(
-            RejectReason::BadTimestamp,
-            format!(
-                "field `{path}`: expected an RFC 3339 string or integer epoch milliseconds, found {}",
-                kind_of(other)
-            ),
-        )),
+                    RejectReason::MissingField,
+                    format!("required field `{}` is null", self.path()),
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.visit_unit()
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        match self.field.ty {
+            DataType::Bool | DataType::Null => Ok(()),
+            _ => Err(self.refuse(format!("the boolean {v}"))),
+        }
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.check_integer(true, v.to_string())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.check_integer(i64::try_from(v).is_ok(), v.to_string())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        match self.field.ty {
+            DataType::Float | DataType::Null => Ok(()),
+            _ => Err(self.refuse(format!("the number {v}"))),
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        match self.field.ty {
+            DataType::String | DataType::Null => Ok(()),
+            DataType::Timestamp => match chrono::DateTime::parse_from_rfc3339(v) {
+                Ok(_) => Ok(()),
+                Err(e) => Err(stop(
+                    self.found,
+                    Invalid::new(
+                        RejectReason::BadTimestamp,
+                        format!(
+                            "field `{}`: {v:?} is not an RFC 3339 timestamp ({e})",
+                            self.path()
+                        ),
+                    ),
+                )),
+            },
+            _ => Err(self.refuse("a string".into())),
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        match &self.field.ty {
+            DataType::Record(fields) => {
+                let prefix = format!("{}.", self.path());
+                ObjectSeed {
+                    fields,
+                    prefix: &prefix,
+                    time_field: None,
+                    found: self.found,
+                }
+                .visit_map(map)
+            }
+            DataType::Null => {
+                let _ = IgnoredAny.visit_map(map)?;
+                Ok(())
+            }
+            _ => Err(self.refuse("an object".into())),
+        }
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        match self.field.ty {
+            DataType::Null => {
+                let _ = IgnoredAny.visit_seq(seq)?;
+                Ok(())
+            }
+            _ => Err(self.refuse("an array".into())),
+        }
     }
 }
 
@@ -129,16 +370,5 @@ fn type_name(ty: &DataType) -> &'static str {
         DataType::Timestamp => "a timestamp",
         DataType::Record(_) => "an object",
         DataType::Null => "null",
-    }
-}
-
-fn kind_of(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("the boolean {b}"),
-        Value::Number(n) => format!("the number {n}"),
-        Value::String(_) => "a string".into(),
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
     }
 }

@@ -7,12 +7,13 @@
 
 pub mod output;
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, TimestampMillisecondType};
 use arrow_array::{Array, BooleanArray, RecordBatch};
 use arrow_schema::ArrowError;
+use arrow_select::concat::concat_batches;
 use arrow_select::filter::filter_record_batch;
 use dsl::plan::{Millis, Program};
 use operators::schema::OFFSET_COLUMN;
@@ -20,7 +21,7 @@ use operators::{DerivedBatch, Operator, OperatorError};
 
 pub use output::{OutputBuffer, OutputEvent};
 
-use crate::time::{ReorderBuffer, StreamClock};
+use crate::time::{ReorderBuffer, Run, SourceProgress, StreamClock};
 
 /// Errors that stop the pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +73,7 @@ struct Rule {
 
 pub struct Pipeline {
     /// Stream names by catalog index.
-    stream_names: Vec<String>,
+    stream_names: Vec<Arc<str>>,
     /// Per catalog stream: the column index of its event time and offset.
     time_columns: Vec<Option<usize>>,
     offset_columns: Vec<Option<usize>>,
@@ -80,10 +81,16 @@ pub struct Pipeline {
     clocks: Vec<Option<StreamClock>>,
     reorder: ReorderBuffer,
     rules: Vec<Rule>,
-    /// Stream name to the rules that read it, in rule order.
-    readers: HashMap<String, Vec<usize>>,
-    /// Rule index to the name of the stream its derived events form.
-    emits: Vec<String>,
+    /// Per catalog stream: the rules fed run by run that read it, in rule order.
+    readers: Vec<Arc<[usize]>>,
+    /// Rules that read only input streams and whose derived events no rule
+    /// reads, with the catalog indices of their inputs. Nothing they do can
+    /// affect another rule, so each gets the runs of a release step merged
+    /// (consecutive runs of its inputs glued together): fewer, larger
+    /// batches, the same events in the same order.
+    independent: Vec<(usize, Vec<usize>)>,
+    /// Per rule: the catalog index of the stream its derived events form.
+    emits: Vec<Option<usize>>,
     output: OutputBuffer,
     /// The last watermark handed to the operators.
     watermark: Millis,
@@ -115,7 +122,11 @@ impl Pipeline {
         inputs: &[&str],
     ) -> Result<Self, PipelineError> {
         let catalog = &program.catalog;
-        let stream_names: Vec<String> = catalog.streams.iter().map(|s| s.name.clone()).collect();
+        let stream_names: Vec<Arc<str>> = catalog
+            .streams
+            .iter()
+            .map(|s| Arc::from(s.name.as_str()))
+            .collect();
         let mut clocks: Vec<Option<StreamClock>> = vec![None; catalog.streams.len()];
         for input in inputs {
             let index = catalog
@@ -130,10 +141,31 @@ impl Pipeline {
             time_columns.push(schema.index_of(&stream.time_field).ok());
             offset_columns.push(schema.index_of(OFFSET_COLUMN).ok());
         }
-        let mut readers: HashMap<String, Vec<usize>> = HashMap::new();
+        let read_by_some_rule =
+            |stream: &str| program.rules.iter().any(|r| r.inputs().contains(&stream));
+        let mut readers: Vec<Vec<usize>> = vec![Vec::new(); catalog.streams.len()];
+        let mut independent = Vec::new();
         for (index, rule) in program.rules.iter().enumerate() {
-            for stream in rule.inputs() {
-                readers.entry(stream.to_string()).or_default().push(index);
+            let input_indices: Option<Vec<usize>> = rule
+                .inputs()
+                .iter()
+                .map(|s| {
+                    catalog
+                        .stream_index(s)
+                        .filter(|&i| catalog.streams[i].derived_from.is_none())
+                })
+                .collect();
+            match input_indices {
+                Some(inputs) if !read_by_some_rule(&rule.emit.name) => {
+                    independent.push((index, inputs))
+                }
+                _ => {
+                    for stream in rule.inputs() {
+                        if let Some(i) = catalog.stream_index(stream) {
+                            readers[i].push(index);
+                        }
+                    }
+                }
             }
         }
         let rules = program
@@ -152,8 +184,13 @@ impl Pipeline {
             clocks,
             reorder: ReorderBuffer::new(),
             rules,
-            readers,
-            emits: program.rules.iter().map(|r| r.emit.name.clone()).collect(),
+            readers: readers.into_iter().map(Arc::from).collect(),
+            independent,
+            emits: program
+                .rules
+                .iter()
+                .map(|r| catalog.stream_index(&r.emit.name))
+                .collect(),
             output: OutputBuffer::new(program.rules.len()),
             watermark: Millis::MIN,
         })
@@ -161,17 +198,47 @@ impl Pipeline {
 
     /// The watermark of input stream `stream` (catalog index), if it is an input.
     pub fn stream_watermark(&self, stream: usize) -> Option<Millis> {
-        self.clocks.get(stream)?.as_ref().map(StreamClock::watermark)
+        self.clocks
+            .get(stream)?
+            .as_ref()
+            .map(StreamClock::watermark)
     }
 
-    /// The minimum watermark over the inputs (finished ones count as the end of time).
+    /// The minimum watermark over the inputs that hold time back (finished
+    /// ones count as the end of time, idle ones not at all). While every
+    /// input is idle, time stands still.
     pub fn global_watermark(&self) -> Millis {
-        self.clocks
+        let mut holding = self
+            .clocks
             .iter()
             .flatten()
-            .map(StreamClock::watermark)
-            .min()
-            .unwrap_or(Millis::MAX)
+            .filter_map(StreamClock::holds_back)
+            .peekable();
+        if holding.peek().is_none() && self.clocks.iter().flatten().next().is_some() {
+            return self.watermark;
+        }
+        holding.min().unwrap_or(Millis::MAX)
+    }
+
+    /// Lets the source of input stream `stream` drive its watermark (see
+    /// [`SourceProgress`]) instead of the stream's own events: for sources
+    /// with partitions, where the newest event is not the progress.
+    pub fn drive_stream(
+        &mut self,
+        stream: usize,
+        progress: SourceProgress,
+    ) -> Result<Progress, PipelineError> {
+        let name = self.stream_name(stream);
+        let clock = self
+            .clocks
+            .get_mut(stream)
+            .and_then(Option::as_mut)
+            .ok_or(PipelineError::NotAnInput(name.to_string()))?;
+        clock.drive(progress);
+        Ok(Progress {
+            late: Vec::new(),
+            ready: self.advance()?,
+        })
     }
 
     /// Events waiting in the reorder buffer.
@@ -181,7 +248,10 @@ impl Pipeline {
 
     /// Open operator state summed over the rules.
     pub fn state_entries(&self) -> usize {
-        self.rules.iter().map(|r| r.operator.state_size().entries).sum()
+        self.rules
+            .iter()
+            .map(|r| r.operator.state_size().entries)
+            .sum()
     }
 
     /// Hands in a batch of input stream `stream` (catalog index) in arrival
@@ -194,10 +264,10 @@ impl Pipeline {
             self.offset_columns.get(stream).copied().flatten(),
         ) {
             (Some(t), Some(o)) => (t, o),
-            _ => return Err(PipelineError::NotAnInput(name)),
+            _ => return Err(PipelineError::NotAnInput(name.to_string())),
         };
         let bad = |problem: String| PipelineError::BadBatch {
-            stream: name.clone(),
+            stream: name.to_string(),
             problem,
         };
         let times = batch
@@ -217,24 +287,40 @@ impl Pipeline {
             .clocks
             .get_mut(stream)
             .and_then(Option::as_mut)
-            .ok_or_else(|| PipelineError::NotAnInput(name.clone()))?;
+            .ok_or_else(|| PipelineError::NotAnInput(name.to_string()))?;
 
+        // The operators were told no event before this would come, whatever
+        // the stream's own clock says (a source back from idleness).
+        let handed = self.watermark;
         let mut late = Vec::new();
         let mut keep = Vec::with_capacity(batch.num_rows());
         for (row, &time) in times.values().iter().enumerate() {
-            let watermark = clock.watermark();
-            let admitted = clock.admit(time);
+            let watermark = clock.watermark().max(handed);
+            let admitted = time >= handed && clock.admit(time);
             if !admitted {
-                late.push(LateEvent { row, time, watermark });
+                late.push(LateEvent {
+                    row,
+                    time,
+                    watermark,
+                });
             }
             keep.push(admitted);
         }
         let (admitted, admitted_times, admitted_offsets) = if late.is_empty() {
-            (batch.clone(), times.values().to_vec(), offsets.values().to_vec())
+            (
+                batch.clone(),
+                times.values().to_vec(),
+                offsets.values().to_vec(),
+            )
         } else {
             let mask = BooleanArray::from(keep.clone());
             let pick = |values: &[i64]| -> Vec<i64> {
-                values.iter().zip(&keep).filter(|(_, k)| **k).map(|(v, _)| *v).collect()
+                values
+                    .iter()
+                    .zip(&keep)
+                    .filter(|(_, k)| **k)
+                    .map(|(v, _)| *v)
+                    .collect()
             };
             (
                 filter_record_batch(batch, &mask)?,
@@ -242,7 +328,8 @@ impl Pipeline {
                 pick(offsets.values()),
             )
         };
-        self.reorder.insert(stream, admitted, &admitted_times, &admitted_offsets);
+        self.reorder
+            .insert(stream, admitted, &admitted_times, &admitted_offsets);
         let ready = self.advance()?;
         Ok(Progress { late, ready })
     }
@@ -266,9 +353,7 @@ impl Pipeline {
             clock.finish();
         }
         let runs = self.reorder.release_before(None)?;
-        for run in runs {
-            self.process_run(run.stream, &run.batch)?;
-        }
+        self.process_runs(&runs)?;
         self.hand_watermark(Millis::MAX)?;
         Ok(self.output.take_all())
     }
@@ -283,9 +368,7 @@ impl Pipeline {
         // At the end of time nothing is held back, not even an event at `Millis::MAX`.
         let bound = (watermark < Millis::MAX).then_some(watermark);
         let runs = self.reorder.release_before(bound)?;
-        for run in runs {
-            self.process_run(run.stream, &run.batch)?;
-        }
+        self.process_runs(&runs)?;
         self.hand_watermark(watermark)?;
         Ok(match bound {
             Some(w) => self.output.take_before(w),
@@ -312,23 +395,62 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Feeds a released run of input stream `stream` to every rule reading it.
-    fn process_run(&mut self, stream: usize, batch: &RecordBatch) -> Result<(), PipelineError> {
-        let name = self.stream_name(stream);
-        self.feed(&name, batch, 0)
+    /// Feeds the runs released in one step to the rules: run by run to the
+    /// rules that take part in chains, merged to the independent ones.
+    fn process_runs(&mut self, runs: &[Run]) -> Result<(), PipelineError> {
+        for run in runs {
+            self.feed(run.stream, &run.batch, 0)?;
+        }
+        for i in 0..self.independent.len() {
+            let rule = self.independent[i].0;
+            let relevant: Vec<&Run> = runs
+                .iter()
+                .filter(|run| self.independent[i].1.contains(&run.stream))
+                .collect();
+            for group in relevant.chunk_by(|a, b| a.stream == b.stream) {
+                let batch = if group.len() == 1 {
+                    group[0].batch.clone()
+                } else {
+                    concat_batches(&group[0].batch.schema(), group.iter().map(|run| &run.batch))?
+                };
+                let name = self.stream_name(group[0].stream);
+                let mut out = Vec::new();
+                let r = &mut self.rules[rule];
+                r.operator
+                    .on_batch(&name, &batch, &mut out)
+                    .map_err(|source| PipelineError::Operator {
+                        rule: r.name.clone(),
+                        source,
+                    })?;
+                // No rule reads these derived events: straight to the output.
+                for derived in out {
+                    self.output.add(derived);
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// Hands `batch` of stream `name` to each rule reading it, in rule order,
-    /// delivering each rule's derived events before the next rule runs.
-    fn feed(&mut self, name: &str, batch: &RecordBatch, depth: usize) -> Result<(), PipelineError> {
-        let Some(readers) = self.readers.get(name).cloned() else {
+    /// Hands `batch` of stream `stream` to each rule reading it, in rule
+    /// order, delivering each rule's derived events before the next rule runs.
+    fn feed(
+        &mut self,
+        stream: usize,
+        batch: &RecordBatch,
+        depth: usize,
+    ) -> Result<(), PipelineError> {
+        let Some(readers) = self.readers.get(stream).cloned() else {
             return Ok(());
         };
-        for rule in readers {
+        if readers.is_empty() {
+            return Ok(());
+        }
+        let name = self.stream_name(stream);
+        for &rule in readers.iter() {
             let mut out = Vec::new();
             let r = &mut self.rules[rule];
             r.operator
-                .on_batch(name, batch, &mut out)
+                .on_batch(&name, batch, &mut out)
                 .map_err(|source| PipelineError::Operator {
                     rule: r.name.clone(),
                     source,
@@ -341,24 +463,36 @@ impl Pipeline {
     /// Derived events go to the rules reading their stream and to the output.
     /// Rules only read rules before them, so the depth is bounded by the rule
     /// count; deeper means a cycle the checker should have refused.
-    fn deliver_all(&mut self, derived: Vec<DerivedBatch>, depth: usize) -> Result<(), PipelineError> {
+    fn deliver_all(
+        &mut self,
+        derived: Vec<DerivedBatch>,
+        depth: usize,
+    ) -> Result<(), PipelineError> {
         for batch in derived {
             if batch.meta.is_empty() && batch.data.num_rows() == 0 {
                 continue;
             }
-            let emit = self.emits.get(batch.rule).cloned().unwrap_or_default();
+            let emit = self.emits.get(batch.rule).copied().flatten();
             if depth > self.rules.len() {
                 return Err(PipelineError::Cycle(
-                    self.rules.get(batch.rule).map(|r| r.name.clone()).unwrap_or_default(),
+                    self.rules
+                        .get(batch.rule)
+                        .map(|r| r.name.clone())
+                        .unwrap_or_default(),
                 ));
             }
-            self.feed(&emit, &batch.data, depth + 1)?;
+            if let Some(emit) = emit {
+                self.feed(emit, &batch.data, depth + 1)?;
+            }
             self.output.add(batch);
         }
         Ok(())
     }
 
-    fn stream_name(&self, stream: usize) -> String {
-        self.stream_names.get(stream).cloned().unwrap_or_else(|| format!("#{stream}"))
+    fn stream_name(&self, stream: usize) -> Arc<str> {
+        self.stream_names
+            .get(stream)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(format!("#{stream}")))
     }
 }

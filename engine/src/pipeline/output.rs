@@ -67,7 +67,9 @@ impl OutputBuffer {
     /// The events earlier than `watermark`, in output order.
     pub fn take_before(&mut self, watermark: Millis) -> Vec<OutputEvent> {
         let later = self.waiting.split_off(&(watermark, 0, 0));
-        std::mem::replace(&mut self.waiting, later).into_values().collect()
+        std::mem::replace(&mut self.waiting, later)
+            .into_values()
+            .collect()
     }
 
     /// Every waiting event, in output order.

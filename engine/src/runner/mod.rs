@@ -43,6 +43,10 @@ pub enum RunError {
     ReaderLost(String),
     #[error("cannot start a reader thread: {0}")]
     Spawn(std::io::Error),
+    /// The reader of stdout went away (`eddy run ... | head`): not a failure
+    /// of eddy, so the CLI stops quietly.
+    #[error("the output was closed")]
+    OutputClosed,
 }
 
 /// One input: a declared stream and where to read it.
@@ -110,7 +114,7 @@ pub fn run(program: &Program, config: &RunConfig) -> Result<RunSummary, RunError
     let mut pipeline = Pipeline::build(program, &input_names)?;
     let mut output = open_output(&config.output)?;
     let encoder = CloudEventEncoder::new(program);
-    let mut dead_letter = DeadLetterSink::new(config.dead_letter.clone());
+    let mut dead_letter = DeadLetterSink::new(config.dead_letter.clone(), config.inputs.len());
     let mut summary = RunSummary::default();
 
     let mut inputs = Vec::with_capacity(config.inputs.len());
@@ -120,8 +124,13 @@ pub fn run(program: &Program, config: &RunConfig) -> Result<RunSummary, RunError
             .stream_index(&spec.stream)
             .ok_or_else(|| RunError::UnknownStream(spec.stream.clone()))?;
         let plan = program.catalog.streams[stream].clone();
-        let messages = spawn_reader(plan, spec.location.clone(), config.batch_size, config.max_line_bytes)
-            .map_err(RunError::Spawn)?;
+        let messages = spawn_reader(
+            plan,
+            spec.location.clone(),
+            config.batch_size,
+            config.max_line_bytes,
+        )
+        .map_err(RunError::Spawn)?;
         inputs.push(LiveInput {
             stream,
             name: spec.stream.clone(),
@@ -141,36 +150,52 @@ pub fn run(program: &Program, config: &RunConfig) -> Result<RunSummary, RunError
             .ok_or_else(|| RunError::ReaderLost(input.source.clone()))?;
         match message {
             ReaderMessage::Chunk { chunk, decoded } => {
-                for rejection in &decoded.rejects {
-                    dead_letter.write(&input.name, &input.source, rejection)?;
-                }
                 summary.events_in += decoded.batch.num_rows() as u64;
                 let progress = pipeline.push(input.stream, &decoded.batch)?;
                 let lateness = program.catalog.streams[input.stream].lateness;
-                for late in &progress.late {
+                let late = progress.late.iter().map(|late| {
                     let line_index = decoded.chunk_lines[late.row];
-                    let rejection = Rejection {
+                    Rejection {
                         line: chunk.lines[line_index].0,
                         reason: RejectReason::Late,
                         detail: late_detail(late.time, late.watermark, &input.name, lateness),
                         raw: chunk.line_bytes(line_index).to_vec(),
-                    };
-                    dead_letter.write(&input.name, &input.source, &rejection)?;
+                    }
+                });
+                // In line order, so that the dead letters of a stream do not
+                // depend on the chunk size.
+                let mut rejections: Vec<Rejection> =
+                    decoded.rejects.iter().cloned().chain(late).collect();
+                rejections.sort_by_key(|r| r.line);
+                for rejection in &rejections {
+                    dead_letter.write(next, &input.name, &input.source, rejection)?;
                 }
-                write_events(&progress.ready, &encoder, &mut encoded, &mut output, &mut summary)?;
+                write_events(
+                    &progress.ready,
+                    &encoder,
+                    &mut encoded,
+                    &mut output,
+                    &mut summary,
+                )?;
             }
             ReaderMessage::Failed(error) => return Err(error),
             ReaderMessage::End => {
                 input.messages = None;
                 let progress = pipeline.finish_stream(input.stream)?;
-                write_events(&progress.ready, &encoder, &mut encoded, &mut output, &mut summary)?;
+                write_events(
+                    &progress.ready,
+                    &encoder,
+                    &mut encoded,
+                    &mut output,
+                    &mut summary,
+                )?;
             }
         }
     }
     let rest = pipeline.finish()?;
     write_events(&rest, &encoder, &mut encoded, &mut output, &mut summary)?;
     output.flush()?;
-    dead_letter.flush()?;
+    dead_letter.finish()?;
     summary.rejected = dead_letter.counts().clone();
     if dead_letter.total() > 0 {
         summary.dead_letter = Some(dead_letter.path().to_path_buf());
@@ -186,7 +211,9 @@ fn next_input(pipeline: &Pipeline, inputs: &[LiveInput]) -> Option<usize> {
         .filter(|(_, input)| input.messages.is_some())
         .min_by_key(|(_, input)| {
             (
-                pipeline.stream_watermark(input.stream).unwrap_or(Millis::MIN),
+                pipeline
+                    .stream_watermark(input.stream)
+                    .unwrap_or(Millis::MIN),
                 input.stream,
             )
         })
@@ -195,10 +222,26 @@ fn next_input(pipeline: &Pipeline, inputs: &[LiveInput]) -> Option<usize> {
 
 fn late_detail(time: Millis, watermark: Millis, stream: &str, lateness: Millis) -> String {
     format!(
-        "event time {} is before the watermark {} of stream `{stream}` (lateness {lateness} ms)",
+        "event time {} is before the watermark {} of stream `{stream}` (lateness {})",
         rfc3339_millis(time),
-        rfc3339_millis(watermark)
+        rfc3339_millis(watermark),
+        duration_text(lateness)
     )
+}
+
+/// `5s`, `10m`, `250ms`: a duration as the rule language writes it.
+fn duration_text(millis: Millis) -> String {
+    const UNITS: [(Millis, &str); 4] = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1_000, "s"),
+    ];
+    UNITS
+        .iter()
+        .find(|(size, _)| millis != 0 && millis % size == 0)
+        .map(|(size, unit)| format!("{}{unit}", millis / size))
+        .unwrap_or_else(|| format!("{millis}ms"))
 }
 
 /// The output, with the path to name in errors.
@@ -208,14 +251,22 @@ struct Output {
 }
 
 impl Output {
-    fn write_all(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
-        self.writer
-            .write_all(bytes)
-            .map_err(|e| SinkError::write(&self.name, e))
+    fn write_all(&mut self, bytes: &[u8]) -> Result<(), RunError> {
+        let result = self.writer.write_all(bytes);
+        self.check(result)
     }
 
-    fn flush(&mut self) -> Result<(), SinkError> {
-        self.writer.flush().map_err(|e| SinkError::write(&self.name, e))
+    fn flush(&mut self) -> Result<(), RunError> {
+        let result = self.writer.flush();
+        self.check(result)
+    }
+
+    fn check(&self, result: std::io::Result<()>) -> Result<(), RunError> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(RunError::OutputClosed),
+            Err(e) => Err(SinkError::write(&self.name, e).into()),
+        }
     }
 }
 
@@ -240,7 +291,7 @@ fn write_events(
     buffer: &mut Vec<u8>,
     output: &mut Output,
     summary: &mut RunSummary,
-) -> Result<(), SinkError> {
+) -> Result<(), RunError> {
     if events.is_empty() {
         return Ok(());
     }

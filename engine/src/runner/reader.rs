@@ -15,7 +15,10 @@ const CHANNEL_CHUNKS: usize = 2;
 
 pub enum ReaderMessage {
     /// A decoded chunk; the raw lines stay with it for late-event records.
-    Chunk { chunk: Chunk, decoded: Decoded },
+    Chunk {
+        chunk: Chunk,
+        decoded: Decoded,
+    },
     Failed(RunError),
     End,
 }

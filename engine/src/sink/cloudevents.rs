@@ -122,9 +122,13 @@ impl CloudEventEncoder {
 mod tests {
     use std::sync::Arc;
 
-    use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+    use arrow_array::{
+        ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+    };
     use arrow_schema::{DataType, Field, Schema, TimeUnit};
-    use dsl::plan::{Catalog, EmitField, EmitPlan, Expr, ExprKind, Literal, RuleKind, RulePlan, SimplePlan};
+    use dsl::plan::{
+        Catalog, EmitField, EmitPlan, Expr, ExprKind, Literal, RuleKind, RulePlan, SimplePlan,
+    };
     use operators::{DerivedMeta, Evidence};
 
     use super::*;
@@ -148,7 +152,12 @@ mod tests {
                 }),
                 emit: EmitPlan {
                     name: "account_takeover".into(),
-                    fields: vec![field("user_id"), field("amount"), field("first"), field("failures")],
+                    fields: vec![
+                        field("user_id"),
+                        field("amount"),
+                        field("first"),
+                        field("failures"),
+                    ],
                 },
                 suppress: None,
             }],
@@ -161,7 +170,11 @@ mod tests {
             Field::new("failures", DataType::Int64, false),
             Field::new("user_id", DataType::Utf8, false),
             Field::new("amount", DataType::Float64, true),
-            Field::new("first", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+            Field::new(
+                "first",
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                false,
+            ),
         ]);
         let columns: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from(vec![5])),
@@ -195,7 +208,10 @@ mod tests {
 
     #[test]
     fn a_full_envelope_keeps_its_key_order() {
-        let text = encode(&program(Some("high")), &event(Some("u1"), Some((0, 60_000))));
+        let text = encode(
+            &program(Some("high")),
+            &event(Some("u1"), Some((0, 60_000))),
+        );
         assert_eq!(
             text,
             concat!(

@@ -57,7 +57,10 @@ pub fn write_value(out: &mut Vec<u8>, array: &dyn Array, row: usize) {
         DataType::UInt16 => write_display(out, array.as_primitive::<UInt16Type>().value(row)),
         DataType::UInt32 => write_display(out, array.as_primitive::<UInt32Type>().value(row)),
         DataType::UInt64 => write_display(out, array.as_primitive::<UInt64Type>().value(row)),
-        DataType::Float32 => write_f64(out, f64::from(array.as_primitive::<Float32Type>().value(row))),
+        DataType::Float32 => write_f64(
+            out,
+            f64::from(array.as_primitive::<Float32Type>().value(row)),
+        ),
         DataType::Float64 => write_f64(out, array.as_primitive::<Float64Type>().value(row)),
         DataType::Timestamp(unit, _) => {
             let millis = match unit {
@@ -65,9 +68,15 @@ pub fn write_value(out: &mut Vec<u8>, array: &dyn Array, row: usize) {
                     .as_primitive::<TimestampSecondType>()
                     .value(row)
                     .saturating_mul(1000),
-                TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row),
-                TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row) / 1000,
-                TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row) / 1_000_000,
+                TimeUnit::Millisecond => {
+                    array.as_primitive::<TimestampMillisecondType>().value(row)
+                }
+                TimeUnit::Microsecond => {
+                    array.as_primitive::<TimestampMicrosecondType>().value(row) / 1000
+                }
+                TimeUnit::Nanosecond => {
+                    array.as_primitive::<TimestampNanosecondType>().value(row) / 1_000_000
+                }
             };
             write_str(out, &rfc3339_millis(millis));
         }

@@ -32,6 +32,16 @@ impl Chunk {
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty() && self.oversize.is_empty()
     }
+
+    /// Appends one record numbered `number` (a line number, or a message
+    /// offset for sources that are not line based). The JSON decoder reads
+    /// records separated by whitespace, so `bytes` may itself hold newlines.
+    pub fn push_line(&mut self, number: i64, bytes: &[u8]) {
+        let start = self.data.len();
+        self.data.extend_from_slice(bytes);
+        self.lines.push((number, start..self.data.len()));
+        self.data.push(b'\n');
+    }
 }
 
 /// The state of the line being read.

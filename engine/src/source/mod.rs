@@ -32,6 +32,12 @@ pub enum SourceError {
 pub enum InputLocation {
     Stdin,
     File(PathBuf),
+    /// Text built into the binary (the embedded example pack), with the
+    /// name to show for it.
+    Embedded {
+        name: &'static str,
+        text: &'static str,
+    },
 }
 
 impl InputLocation {
@@ -48,6 +54,7 @@ impl InputLocation {
         match self {
             InputLocation::Stdin => "-".to_string(),
             InputLocation::File(p) => p.display().to_string(),
+            InputLocation::Embedded { name, .. } => name.to_string(),
         }
     }
 
@@ -55,6 +62,9 @@ impl InputLocation {
         match self {
             InputLocation::Stdin => Ok(stdin::open()),
             InputLocation::File(p) => file::open(Path::new(p)),
+            InputLocation::Embedded { text, .. } => {
+                Ok(Box::new(std::io::Cursor::new(text.as_bytes())))
+            }
         }
     }
 }

@@ -1,11 +1,42 @@
 //! The watermark of one input stream.
+//!
+//! By default a stream's clock runs on its own events: the watermark trails
+//! the newest admitted event time by the stream's lateness. A source that
+//! knows better (Kafka, with several partitions and idle ones) can drive it
+//! instead with [`SourceProgress`]: then the watermark trails the progress
+//! the source reports.
 
 use dsl::plan::Millis;
+
+/// How far a source has come, as the source sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceProgress {
+    /// Every event still to come is at or after this time, up to the
+    /// lateness (for Kafka: the minimum over the active partitions of the
+    /// newest event time seen on each).
+    At(Millis),
+    /// Nothing can be said yet (a partition has no event yet).
+    Unknown,
+    /// No data is flowing: the stream does not hold time back until the
+    /// source reports progress again.
+    Idle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The watermark follows the newest admitted event.
+    OwnEvents,
+    /// The source reports progress.
+    Driven(SourceProgress),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamClock {
     lateness: Millis,
     newest: Option<Millis>,
+    mode: Mode,
+    /// The last watermark reported by a driving source, kept through idleness.
+    driven_watermark: Millis,
     finished: bool,
 }
 
@@ -14,6 +45,8 @@ impl StreamClock {
         StreamClock {
             lateness: lateness.max(0),
             newest: None,
+            mode: Mode::OwnEvents,
+            driven_watermark: Millis::MIN,
             finished: false,
         }
     }
@@ -24,20 +57,42 @@ impl StreamClock {
         if self.finished {
             return Millis::MAX;
         }
-        match self.newest {
-            Some(newest) => newest.saturating_sub(self.lateness),
-            None => Millis::MIN,
+        match self.mode {
+            Mode::OwnEvents => match self.newest {
+                Some(newest) => newest.saturating_sub(self.lateness),
+                None => Millis::MIN,
+            },
+            Mode::Driven(_) => self.driven_watermark,
+        }
+    }
+
+    /// The watermark this stream holds the pipeline's time back to; `None`
+    /// while its source is idle.
+    pub fn holds_back(&self) -> Option<Millis> {
+        match self.mode {
+            Mode::Driven(SourceProgress::Idle) if !self.finished => None,
+            _ => Some(self.watermark()),
         }
     }
 
     /// Admits an event arriving now: `false` if it is late (earlier than the
-    /// watermark), otherwise moves the watermark forward and returns `true`.
+    /// watermark), otherwise notes it and returns `true`.
     pub fn admit(&mut self, time: Millis) -> bool {
         if time < self.watermark() {
             return false;
         }
         self.newest = Some(self.newest.map_or(time, |n| n.max(time)));
         true
+    }
+
+    /// From now on the source's reports move the watermark (it never moves back).
+    pub fn drive(&mut self, progress: SourceProgress) {
+        if let SourceProgress::At(time) = progress {
+            self.driven_watermark = self
+                .driven_watermark
+                .max(time.saturating_sub(self.lateness));
+        }
+        self.mode = Mode::Driven(progress);
     }
 
     /// The stream has ended: it no longer holds time back.

@@ -10,5 +10,5 @@
 pub mod clock;
 pub mod reorder;
 
-pub use clock::StreamClock;
+pub use clock::{SourceProgress, StreamClock};
 pub use reorder::{ReorderBuffer, Run};

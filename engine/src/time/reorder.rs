@@ -117,10 +117,9 @@ impl ReorderBuffer {
             .enumerate()
             .all(|(i, p)| p.slot == first.slot && p.row == first.row + i);
         let batch_of = |slot: usize| {
-            self.slots[slot]
-                .as_ref()
-                .map(|s| &s.batch)
-                .ok_or_else(|| ArrowError::InvalidArgumentError("reorder slot already released".into()))
+            self.slots[slot].as_ref().map(|s| &s.batch).ok_or_else(|| {
+                ArrowError::InvalidArgumentError("reorder slot already released".into())
+            })
         };
         if contiguous {
             // In-order input: a zero-copy slice.
@@ -136,7 +135,10 @@ impl ReorderBuffer {
             });
             indices.push((local, p.row));
         }
-        let batches = slots.iter().map(|&s| batch_of(s)).collect::<Result<Vec<_>, _>>()?;
+        let batches = slots
+            .iter()
+            .map(|&s| batch_of(s))
+            .collect::<Result<Vec<_>, _>>()?;
         interleave_record_batch(&batches, &indices)
     }
 

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::ArrayRef;
 use arrow_schema::{Field as ArrowField, Schema, SchemaRef};
 use dsl::plan::{StepId, StepPlan};
 
@@ -64,6 +64,17 @@ impl CrossConditions {
         Ok(Self { per_step })
     }
 
+    /// When no cross condition aggregates over a step: the steps whose
+    /// latest event they read (see
+    /// [`super::automaton::Automaton::cross_conditions_read_only_latest`]).
+    pub fn latest_only(&self) -> Option<StepSet> {
+        let mut steps = StepSet::EMPTY;
+        for cross in self.per_step.iter().flatten() {
+            steps = steps.union(cross.values.latest_only()?);
+        }
+        Some(steps)
+    }
+
     /// The steps that have a cross condition.
     pub fn steps(&self) -> StepSet {
         self.per_step
@@ -91,9 +102,7 @@ impl CrossCondition<EventRef> for CrossConditions {
         for value in cross.values.values(captures)? {
             columns.push(value.to_array_of_size(1)?);
         }
-        let options = RecordBatchOptions::new().with_row_count(Some(1));
-        let batch =
-            RecordBatch::try_new_with_options(Arc::clone(&cross.schema), columns, &options)?;
+        let batch = with_row_count(Arc::clone(&cross.schema), columns, 1)?;
         Ok(evaluate_predicate(cross.predicate.as_ref(), &batch)?.value(0))
     }
 }

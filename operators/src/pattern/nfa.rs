@@ -81,7 +81,15 @@ impl StepSet {
 
     /// The members in increasing order.
     pub fn iter(self) -> impl Iterator<Item = StepId> {
-        (0..MAX_STEPS).filter(move |s| self.contains(*s))
+        let mut rest = self.0;
+        std::iter::from_fn(move || {
+            if rest == 0 {
+                return None;
+            }
+            let step = rest.trailing_zeros() as StepId;
+            rest &= rest - 1;
+            Some(step)
+        })
     }
 }
 

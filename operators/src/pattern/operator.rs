@@ -8,8 +8,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
+use arrow_array::{RecordBatch, UInt32Array};
 use arrow_schema::SchemaRef;
+use arrow_select::take::take_record_batch;
 use dsl::plan::{Catalog, Millis, PatternPlan, RuleKind, RulePlan, StepId};
 
 use super::automaton::{Automaton, EventInput, Match};
@@ -81,8 +82,12 @@ impl PatternOperator {
             inputs.iter().map(|i| i.name.clone()).collect(),
         )?;
         let emitter = Emitter::new(index, rule, catalog, rows.schema(), &rows.leaves())?;
+        let mut automaton = Automaton::new(nfa, plan.within, cross.steps());
+        if let Some(steps) = cross.latest_only() {
+            automaton = automaton.cross_conditions_read_only_latest(steps);
+        }
         Ok(Self {
-            automaton: Automaton::new(nfa, plan.within, cross.steps()),
+            automaton,
             inputs,
             cross,
             rows,
@@ -105,6 +110,16 @@ impl PatternOperator {
         }
         let (rows, infos) = self.rows.build(&matches)?;
         self.emitter.emit(&rows, infos, out)
+    }
+}
+
+impl std::fmt::Debug for PatternOperator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inputs: Vec<&str> = self.inputs.iter().map(|i| i.name.as_str()).collect();
+        f.debug_struct("PatternOperator")
+            .field("inputs", &inputs)
+            .field("state", &self.automaton.state_size())
+            .finish_non_exhaustive()
     }
 }
 
@@ -170,17 +185,21 @@ impl Input {
         Ok(sets)
     }
 
-    /// Per row: the key (`Some(None)` for rules without `by`), `None` for
-    /// rows whose key is null: they take part in no match.
-    fn keys(&self, batch: &RecordBatch) -> Result<Vec<Option<Option<Key>>>> {
-        Ok(match &self.key {
-            Some(extractor) => extractor
-                .keys(batch)?
-                .into_iter()
-                .map(|k| k.map(Some))
-                .collect(),
-            None => vec![Some(None); batch.num_rows()],
-        })
+    /// The key of each of `rows` (`Some(None)` for rules without `by`),
+    /// `None` where the key is null: such events take part in no match.
+    fn keys(&self, batch: &RecordBatch, rows: &[u32]) -> Result<Vec<Option<Option<Key>>>> {
+        let Some(extractor) = &self.key else {
+            return Ok(vec![Some(None); rows.len()]);
+        };
+        let keys = if rows.len() == batch.num_rows() {
+            extractor.keys(batch)?
+        } else {
+            extractor.keys(&take_record_batch(
+                batch,
+                &UInt32Array::from(rows.to_vec()),
+            )?)?
+        };
+        Ok(keys.into_iter().map(|k| k.map(Some)).collect())
     }
 }
 
@@ -210,39 +229,41 @@ impl Operator for PatternOperator {
         }
         let events = input.events.read(batch)?;
         let local = input.local_steps(batch)?;
-        let keys = input.keys(batch)?;
-        // Rows some step accepts, with a key: the only ones the automaton sees.
-        let relevant: Vec<u32> = (0..batch.num_rows())
-            .filter(|&row| !local[row].is_empty() && keys[row].is_some())
+        // Only rows that some step accepts, with a key, reach the automaton.
+        let accepted: Vec<u32> = (0..batch.num_rows())
+            .filter(|&row| !local[row].is_empty())
             .map(|row| row as u32)
             .collect();
+        let (relevant, keys): (Vec<u32>, Vec<Option<Key>>) = accepted
+            .iter()
+            .zip(input.keys(batch, &accepted)?)
+            .filter_map(|(&row, key)| key.map(|k| (row, k)))
+            .unzip();
         let kept = Arc::new(input.projection.take(batch, &relevant)?);
 
         let mut matches = Vec::new();
-        let mut next_relevant = relevant.iter().copied().enumerate().peekable();
-        for (row, key) in keys.into_iter().enumerate() {
+        let mut next = relevant.iter().zip(keys).enumerate().peekable();
+        for (row, local) in local.into_iter().enumerate() {
             let time = events.time(row);
-            match (next_relevant.peek(), key) {
-                (Some(&(kept_row, r)), Some(key)) if r as usize == row => {
-                    next_relevant.next();
-                    let event = CapturedEvent::new(
-                        Arc::clone(&kept),
-                        kept_row,
-                        input_index,
-                        events.offset(row),
-                        events.hash(row),
-                    );
-                    let input = EventInput {
-                        key,
-                        time,
-                        local: local[row],
-                        payload: Arc::new(event),
-                    };
-                    self.automaton
-                        .on_event(input, &mut self.cross, &mut matches)?;
-                }
-                _ => self.automaton.advance_time(time, &mut matches),
-            }
+            let Some((kept_row, (_, key))) = next.next_if(|(_, (&r, _))| r as usize == row) else {
+                self.automaton.advance_time(time, &mut matches);
+                continue;
+            };
+            let event = CapturedEvent::new(
+                Arc::clone(&kept),
+                kept_row,
+                input_index,
+                events.offset(row),
+                events.hash(row),
+            );
+            let input = EventInput {
+                key,
+                time,
+                local,
+                payload: Arc::new(event),
+            };
+            self.automaton
+                .on_event(input, &mut self.cross, &mut matches)?;
         }
         self.emit(matches, out)
     }

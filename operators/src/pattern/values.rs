@@ -10,6 +10,7 @@ use dsl::plan::{Expr, ExprKind, StepId};
 
 use super::automaton::Capture;
 use super::capture::EventRef;
+use super::nfa::StepSet;
 use crate::aggregate::AggregateSpec;
 use crate::error::{OperatorError, Result};
 use crate::expr::{for_each_leaf, lower, ColumnLeaves, FieldLeaves, PhysExpr};
@@ -95,6 +96,18 @@ impl StepValues {
         }
     }
 
+    /// When every value is a step field (no aggregate over a step): the
+    /// steps whose latest event they read.
+    pub fn latest_only(&self) -> Option<StepSet> {
+        self.leaves
+            .iter()
+            .map(|l| match l.reader {
+                Reader::Latest { step, .. } => Some(step),
+                Reader::Aggregate { .. } => None,
+            })
+            .collect()
+    }
+
     /// One value per column for a candidate that took `captures`.
     pub fn values(&self, captures: &[Capture<EventRef>]) -> Result<Vec<ScalarValue>> {
         self.leaves.iter().map(|l| l.value(captures)).collect()
@@ -111,7 +124,11 @@ impl StepLeaf {
             },
             Reader::Aggregate { step, spec } => {
                 let mut acc = spec.accumulator()?;
-                let events: Vec<&EventRef> = captures.iter().filter(|c| c.step == *step).map(|c| &c.event).collect();
+                let events: Vec<&EventRef> = captures
+                    .iter()
+                    .filter(|c| c.step == *step)
+                    .map(|c| &c.event)
+                    .collect();
                 // Events of one input batch share their rows: feed them in
                 // runs, one update per run, in the order taken.
                 for run in events.chunk_by(|a, b| a.same_rows(b)) {

@@ -2,9 +2,11 @@
 //!
 //! Per batch: the `where` filter and the key are evaluated for the whole
 //! batch, and so are the aggregates' arguments; then rows are walked in
-//! (event-time) order, assigned to their windows, and fed to the windows'
-//! accumulators a run of rows at a time (rows of one window between two
-//! firings are fed with one `update_batch`).
+//! (event-time) order and assigned to their windows, and at the end of the
+//! batch each window is fed its rows with one `update_batch` per
+//! aggregate. Rows are grouped by key and *pane* (for fixed windows, slices
+//! of gcd(size, slide) that no window boundary cuts), so a row's windows
+//! are looked up once per pane rather than once per row.
 //!
 //! Firing: a window `[start, end)` fires once event time reaches its end
 //! (`end <= watermark`, or `end <= t` before an event at `t` is taken).
@@ -24,6 +26,7 @@
 //! component take part in no window.
 
 mod assign;
+mod feed;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -32,12 +35,12 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType as ArrowType, Field as ArrowField, Schema, SchemaRef};
 use arrow_select::filter::filter_record_batch;
 use datafusion_common::ScalarValue;
-use datafusion_expr::Accumulator;
 use dsl::plan::{Catalog, ExprKind, Millis, RuleKind, RulePlan, WindowSpec};
 
+use self::feed::{OpenWindow, PendingRows};
 use crate::aggregate::AggregateSpec;
-use crate::derived::{DerivedBatch, Evidence};
-use crate::emit::{Emitter, EventColumns, EventRows, MatchInfo};
+use crate::derived::DerivedBatch;
+use crate::emit::{Emitter, EventColumns, MatchInfo};
 use crate::error::{OperatorError, Result};
 use crate::expr::{
     distinct_aggregates, evaluate_predicate, lower, ColumnLeaves, FieldLeaves, PhysExpr,
@@ -57,21 +60,17 @@ pub const MAX_EVIDENCE: usize = 32;
 /// its start.
 type WindowId = (Option<Key>, Millis);
 
-/// One open window.
-#[derive(Debug)]
-struct OpenWindow {
-    /// Exclusive; for a session, last event time + gap.
-    end: Millis,
-    accumulators: Vec<Box<dyn Accumulator>>,
-    /// The first [`MAX_EVIDENCE`] events, with their hashes (for the id).
-    evidence: Vec<(Evidence, u64)>,
-}
+/// A window closed by event time, waiting to be emitted: id, end, state.
+type FiredWindow = (WindowId, Millis, OpenWindow);
 
 /// The operator of a window rule.
 #[derive(Debug)]
 pub struct WindowOperator {
     stream: String,
     spec: WindowSpec,
+    /// For fixed windows: the width of the panes no window boundary cuts
+    /// (gcd of size and slide). `None` for sessions.
+    pane: Option<Millis>,
     filter: Option<PhysExpr>,
     /// `None` for rules without `by`.
     key: Option<KeyExtractor>,
@@ -132,7 +131,11 @@ impl WindowOperator {
         for (i, part) in plan.key.iter().flat_map(|k| &k.parts).enumerate() {
             let name = format!("__window_key_{i}");
             row_fields.push(ArrowField::new(&name, arrow_type(&part.ty), true));
-            leaves.push(ExprKind::Key(i), name);
+            leaves.push(ExprKind::Key(i), name.clone());
+            // A key read by its field name rather than as `Key(i)`.
+            if let Some(path) = part.path_in(&plan.stream) {
+                leaves.push(ExprKind::Field(path.to_vec()), name);
+            }
         }
         for (j, (leaf, spec)) in aggregate_leaves.iter().zip(&aggregates).enumerate() {
             let name = format!("__aggregate_{j}");
@@ -149,6 +152,11 @@ impl WindowOperator {
         Ok(Self {
             stream: plan.stream.clone(),
             spec: plan.window,
+            pane: match plan.window {
+                WindowSpec::Tumbling { size } => Some(size),
+                WindowSpec::Hopping { size, slide } => Some(gcd(size, slide)),
+                WindowSpec::Session { .. } => None,
+            },
             filter,
             key,
             events: EventColumns::new(&input_schema, &stream.time_field)?,
@@ -168,27 +176,47 @@ impl WindowOperator {
         self.emitter.suppressed()
     }
 
-    /// Fires every window ending at or before `time`, in `(end, key,
-    /// start)` order.
-    fn fire_until(&mut self, time: Millis, out: &mut Vec<DerivedBatch>) -> Result<()> {
-        let mut fired: Vec<(WindowId, Millis, OpenWindow)> = Vec::new();
+    /// Closes every window ending at or before `time`, in `(end, key,
+    /// start)` order, onto `closing`. Closed windows stay in `windows`
+    /// (no later event can reach them) until [`WindowOperator::emit_closed`]
+    /// takes them, so rows assigned earlier in the batch can still be fed
+    /// to them first.
+    fn close_until(&mut self, time: Millis, closing: &mut Vec<(Millis, WindowId)>) {
         while let Some(first) = self.deadlines.first() {
             if first.0 > time {
                 break;
             }
-            let Some((end, key, start)) = self.deadlines.pop_first() else {
+            let Some((deadline, key, start)) = self.deadlines.pop_first() else {
                 break;
             };
             let id = (key, start);
-            let Some(window) = self.windows.remove(&id) else {
+            let Some(window) = self.windows.get(&id) else {
                 continue;
             };
+            if window.end > deadline {
+                // A session extended since this deadline was set: its
+                // deadline moves (lazily, instead of on every event).
+                self.deadlines.insert((window.end, id.0, id.1));
+                continue;
+            }
             self.close(&id);
-            fired.push((id, end, window));
+            closing.push((deadline, id));
         }
-        if fired.is_empty() {
-            return Ok(());
-        }
+    }
+
+    /// Emits the windows `close_until` closed, in that order, and drops them.
+    fn emit_closed(
+        &mut self,
+        closing: Vec<(Millis, WindowId)>,
+        out: &mut Vec<DerivedBatch>,
+    ) -> Result<()> {
+        let fired = closing
+            .into_iter()
+            .filter_map(|(end, id)| {
+                let window = self.windows.remove(&id)?;
+                Some((id, end, window))
+            })
+            .collect();
         self.emit_fired(fired, out)
     }
 
@@ -206,11 +234,10 @@ impl WindowOperator {
     }
 
     /// One output row per fired window; `having` filters, the emitter emits.
-    fn emit_fired(
-        &mut self,
-        fired: Vec<(WindowId, Millis, OpenWindow)>,
-        out: &mut Vec<DerivedBatch>,
-    ) -> Result<()> {
+    fn emit_fired(&mut self, fired: Vec<FiredWindow>, out: &mut Vec<DerivedBatch>) -> Result<()> {
+        if fired.is_empty() {
+            return Ok(());
+        }
         let key_parts = self.row_schema.fields().len() - self.aggregates.len();
         let mut columns: Vec<Vec<ScalarValue>> =
             vec![Vec::with_capacity(fired.len()); self.row_schema.fields().len()];
@@ -272,9 +299,9 @@ impl WindowOperator {
                     Some(&start) => {
                         let id = (key.clone(), start);
                         if let Some(window) = self.windows.get_mut(&id) {
-                            self.deadlines.remove(&(window.end, key.clone(), start));
+                            // The deadline entry catches up when it comes
+                            // due (see `close_until`).
                             window.end = end;
-                            self.deadlines.insert((end, key.clone(), start));
                         }
                         return Ok(vec![id]);
                     }
@@ -308,62 +335,6 @@ impl WindowOperator {
             ids.push(id);
         }
         Ok(ids)
-    }
-}
-
-/// Rows of one batch waiting to be fed to their windows, grouped by window
-/// in first-assignment order (rows in event order within a group).
-#[derive(Default)]
-struct PendingRows {
-    groups: Vec<(WindowId, Vec<u32>)>,
-    index: HashMap<WindowId, usize>,
-}
-
-impl PendingRows {
-    fn push(&mut self, id: WindowId, row: u32) {
-        match self.index.get(&id) {
-            Some(&g) => self.groups[g].1.push(row),
-            None => {
-                self.index.insert(id.clone(), self.groups.len());
-                self.groups.push((id, vec![row]));
-            }
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.groups.is_empty()
-    }
-
-    /// Feeds every group to its window and empties the list.
-    fn flush(
-        &mut self,
-        windows: &mut HashMap<WindowId, OpenWindow>,
-        aggregates: &[AggregateSpec],
-        arguments: &[Vec<ArrayRef>],
-        events: &EventRows,
-        stream: &str,
-    ) -> Result<()> {
-        for (id, rows) in self.groups.drain(..) {
-            let window = windows.get_mut(&id).ok_or_else(|| {
-                OperatorError::Input("rows pending for a window that is not open".into())
-            })?;
-            for ((spec, acc), args) in aggregates
-                .iter()
-                .zip(&mut window.accumulators)
-                .zip(arguments)
-            {
-                spec.update_rows(acc.as_mut(), args, &rows)?;
-            }
-            let room = MAX_EVIDENCE.saturating_sub(window.evidence.len());
-            for &row in rows.iter().take(room) {
-                let row = row as usize;
-                window
-                    .evidence
-                    .push((events.evidence(row, stream, None), events.hash(row)));
-            }
-        }
-        self.index.clear();
-        Ok(())
     }
 }
 
@@ -407,40 +378,53 @@ impl Operator for WindowOperator {
             .collect::<Result<Vec<_>>>()?;
 
         let mut pending = PendingRows::default();
+        let mut closing = Vec::new();
         for (row, key) in keys.into_iter().enumerate() {
             let ts = events.time(row);
-            // Before the event: fire what closes at or before its time.
+            // Before the event: close what ends at or before its time.
             if self.deadlines.first().is_some_and(|d| d.0 <= ts) {
-                pending.flush(
-                    &mut self.windows,
-                    &self.aggregates,
-                    &arguments,
-                    &events,
-                    &self.stream,
-                )?;
-                self.fire_until(ts, out)?;
+                self.close_until(ts, &mut closing);
             }
             let Some(key) = key else {
                 continue;
             };
-            for id in self.windows_for(&key, ts)? {
-                pending.push(id, row as u32);
+            let row = row as u32;
+            match self.pane {
+                // Fixed windows: rows of one pane share their windows.
+                Some(pane) => {
+                    let group = (key, ts.div_euclid(pane) * pane);
+                    if !pending.append(&group, row) {
+                        let windows = self.windows_for(&group.0, ts)?;
+                        pending.open(group, windows, row);
+                    }
+                }
+                // Sessions: every event extends its session.
+                None => {
+                    let windows = self.windows_for(&key, ts)?;
+                    if let Some(session) = windows.first().cloned() {
+                        if !pending.append(&session, row) {
+                            pending.open(session, windows, row);
+                        }
+                    }
+                }
             }
         }
-        if !pending.is_empty() {
-            pending.flush(
-                &mut self.windows,
-                &self.aggregates,
-                &arguments,
-                &events,
-                &self.stream,
-            )?;
-        }
-        Ok(())
+        // Rows reach their windows (closed ones included) a window at a
+        // time, then everything that closed during the batch is emitted.
+        pending.flush(
+            &mut self.windows,
+            &self.aggregates,
+            &arguments,
+            &events,
+            &self.stream,
+        )?;
+        self.emit_closed(closing, out)
     }
 
     fn on_watermark(&mut self, watermark: Millis, out: &mut Vec<DerivedBatch>) -> Result<()> {
-        self.fire_until(watermark, out)?;
+        let mut closing = Vec::new();
+        self.close_until(watermark, &mut closing);
+        self.emit_closed(closing, out)?;
         self.emitter.advance(watermark);
         Ok(())
     }
@@ -450,6 +434,14 @@ impl Operator for WindowOperator {
             entries: self.windows.len(),
             keys: self.open_per_key.len(),
         }
+    }
+}
+
+fn gcd(a: Millis, b: Millis) -> Millis {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
     }
 }
 

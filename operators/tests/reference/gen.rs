@@ -1,7 +1,10 @@
 //! Random linear patterns and event streams for the property tests, and
 //! their encodings for the automaton (plan shape, local conditions).
 
-use dsl::plan::PatternNode;
+use std::convert::Infallible;
+
+use dsl::plan::{PatternNode, StepId};
+use operators::pattern::automaton::{Capture, CrossCondition};
 use operators::pattern::nfa::StepSet;
 use proptest::prelude::*;
 
@@ -79,8 +82,9 @@ pub fn pattern() -> impl Strategy<Value = LinearPattern> {
         }),
         prop::collection::vec(element(), 1..4),
         1i64..15,
+        prop::collection::vec(prop::bool::weighted(0.25), 4),
     )
-        .prop_map(|(first, rest, within)| {
+        .prop_map(|(first, rest, within, cross)| {
             let mut elements = vec![first];
             elements.extend(rest);
             // A pattern that needs no event is rejected by the compiler.
@@ -92,22 +96,63 @@ pub fn pattern() -> impl Strategy<Value = LinearPattern> {
                     *min = 1;
                 }
             }
-            LinearPattern { elements, within }
+            // Any element but the first may also ask `v == <step 0>.v`.
+            let same_v = (1..elements.len()).filter(|&i| cross[i]).collect();
+            LinearPattern {
+                elements,
+                within,
+                same_v,
+            }
         })
 }
 
 pub fn events() -> impl Strategy<Value = Vec<Event>> {
     prop::collection::vec(
-        (0i64..4, 0u8..3, prop::sample::select(LETTERS.to_vec())),
+        (
+            0i64..4,
+            0u8..3,
+            prop::sample::select(LETTERS.to_vec()),
+            0u8..2,
+        ),
         0..40,
     )
     .prop_map(|raw| {
         let mut time = 0;
         raw.into_iter()
-            .map(|(gap, key, letter)| {
+            .map(|(gap, key, letter, v)| {
                 time += gap;
-                Event { time, key, letter }
+                Event {
+                    time,
+                    key,
+                    letter,
+                    v,
+                }
             })
             .collect()
     })
+}
+
+/// The steps with a cross condition.
+pub fn cross_steps(pattern: &LinearPattern) -> StepSet {
+    pattern.same_v.iter().copied().collect()
+}
+
+/// The cross condition `v == <step 0>.v` of the abstract encoding, for the
+/// automaton core: payloads are indices into `events`.
+pub struct SameV<'a> {
+    pub events: &'a [Event],
+}
+
+impl CrossCondition<usize> for SameV<'_> {
+    type Error = Infallible;
+
+    fn holds(
+        &mut self,
+        _step: StepId,
+        captures: &[Capture<usize>],
+        event: &usize,
+    ) -> Result<bool, Infallible> {
+        let latest_first = captures.iter().rev().find(|c| c.step == 0);
+        Ok(latest_first.is_some_and(|c| self.events[c.event].v == self.events[*event].v))
+    }
 }

@@ -3,8 +3,11 @@
 //! every candidate is an explicit (element, count, taken events) record and
 //! every event re-examines all of them. It knows nothing of the automaton.
 //!
-//! Events are abstract: (time, key, letter); a step matches an event when
-//! its letter is the event's letter.
+//! Events are abstract: (time, key, letter, v); a step matches an event
+//! when its letter is the event's letter and, for the steps listed in
+//! `LinearPattern::same_v`, when the event's `v` equals the `v` of the
+//! latest event the candidate took as step 0 (a cross condition: false
+//! while step 0 took none).
 //!
 //! How the contract is read (the same reading the automaton documents):
 //! - "the next step" of a quantified step whose minimum is reached is the
@@ -31,6 +34,7 @@ pub struct Event {
     pub time: Millis,
     pub key: u8,
     pub letter: char,
+    pub v: u8,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +53,8 @@ pub enum Element {
 pub struct LinearPattern {
     pub elements: Vec<Element>,
     pub within: Millis,
+    /// Elements whose condition also asks `v == <step 0>.v`.
+    pub same_v: Vec<usize>,
 }
 
 /// A match: when it completed, its key, and the events taken as
@@ -96,15 +102,15 @@ impl LinearPattern {
 
     /// What lies after element `i` (exclusive) up to the first mandatory
     /// step: the steps that count as "the next step", farthest first; the
-    /// `not` letters passed; and whether the end of the pattern is reached
+    /// `not` elements passed; and whether the end of the pattern is reached
     /// (only optional steps and `not`s remain).
-    fn ahead(&self, i: Option<usize>) -> (Vec<usize>, Vec<char>, bool) {
+    fn ahead(&self, i: Option<usize>) -> (Vec<usize>, Vec<usize>, bool) {
         let mut steps = Vec::new();
         let mut nots = Vec::new();
         let mut j = i.map_or(0, |i| i + 1);
         while j < self.elements.len() {
             match &self.elements[j] {
-                Element::Not { letter } => nots.push(*letter),
+                Element::Not { .. } => nots.push(j),
                 Element::Step { min, .. } => {
                     steps.push(j);
                     if *min > 0 {
@@ -125,6 +131,7 @@ impl LinearPattern {
 pub fn run(pattern: &LinearPattern, events: &[Event]) -> Vec<RefMatch> {
     let mut state = Reference {
         pattern,
+        events,
         candidates: Vec::new(),
         next_id: 0,
         out: Vec::new(),
@@ -139,6 +146,7 @@ pub fn run(pattern: &LinearPattern, events: &[Event]) -> Vec<RefMatch> {
 
 struct Reference<'a> {
     pattern: &'a LinearPattern,
+    events: &'a [Event],
     /// Every live candidate of every key, in creation order.
     candidates: Vec<Candidate>,
     next_id: u64,
@@ -176,12 +184,16 @@ impl Reference<'_> {
 
     fn on_event(&mut self, index: usize, event: &Event) {
         let p = self.pattern;
+        let events = self.events;
         let mut completed: Option<Candidate> = None;
         let mut killed: Vec<u64> = Vec::new();
         for c in self.candidates.iter_mut().filter(|c| c.key == event.key) {
             if c.waiting {
                 let (_, nots, _) = p.ahead(Some(c.at));
-                if nots.contains(&event.letter) {
+                if nots
+                    .iter()
+                    .any(|n| satisfies(p, events, *n, event, &c.taken))
+                {
                     killed.push(c.id);
                 }
                 continue;
@@ -198,7 +210,10 @@ impl Reference<'_> {
             if p.below_max(c.at, c.count) {
                 moves.push(c.at);
             }
-            match moves.into_iter().find(|m| p.letter(*m) == event.letter) {
+            match moves
+                .into_iter()
+                .find(|m| satisfies(p, events, *m, event, &c.taken))
+            {
                 Some(m) => {
                     if m == c.at {
                         c.count += 1;
@@ -217,7 +232,10 @@ impl Reference<'_> {
                     }
                 }
                 None => {
-                    if forbidden.contains(&event.letter) {
+                    if forbidden
+                        .iter()
+                        .any(|n| satisfies(p, events, *n, event, &c.taken))
+                    {
                         killed.push(c.id);
                     }
                 }
@@ -232,7 +250,7 @@ impl Reference<'_> {
         let (first_steps, _, _) = p.ahead(None);
         if let Some(m) = first_steps
             .into_iter()
-            .find(|m| p.letter(*m) == event.letter)
+            .find(|m| satisfies(p, events, *m, event, &[]))
         {
             let mut c = Candidate {
                 id: self.next_id,
@@ -282,4 +300,23 @@ fn done(p: &LinearPattern, at: usize, count: u32) -> Done {
         (_, nots, true) if nots.is_empty() => Done::Now,
         _ => Done::Waiting,
     }
+}
+
+/// Whether `event` satisfies element `element` for a candidate that took
+/// `taken`: the letter, and `v == <step 0>.v` where the pattern asks it.
+fn satisfies(
+    p: &LinearPattern,
+    events: &[Event],
+    element: usize,
+    event: &Event,
+    taken: &[(usize, usize)],
+) -> bool {
+    if p.letter(element) != event.letter {
+        return false;
+    }
+    if !p.same_v.contains(&element) {
+        return true;
+    }
+    let latest_first = taken.iter().rev().find(|(e, _)| *e == 0);
+    latest_first.is_some_and(|(_, i)| events[*i].v == event.v)
 }

@@ -9,6 +9,8 @@
 //! `ExprKind::Key(i)` leaves are resolved by the emitter itself, from
 //! [`MatchInfo::key`]; the caller's resolver never sees them.
 
+mod events;
+
 use std::sync::Arc;
 
 use arrow_array::{
@@ -17,7 +19,7 @@ use arrow_array::{
 use arrow_schema::{DataType as ArrowType, Field as ArrowField, Schema, SchemaRef};
 use arrow_select::take::take_record_batch;
 use datafusion_common::ScalarValue;
-use dsl::plan::{Catalog, Expr, ExprKind, Millis, RulePlan, DERIVED_TIME_FIELD};
+use dsl::plan::{Catalog, Expr, ExprKind, Millis, RulePlan};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::derived::{derived_id, DerivedBatch, DerivedMeta, Evidence};
@@ -26,6 +28,8 @@ use crate::expr::{cast_to, column_expr, evaluate, lower, Leaves, PhysExpr};
 use crate::key::Key;
 use crate::schema::{stream_schema, HASH_COLUMN, OFFSET_COLUMN};
 use crate::suppress::Suppressor;
+
+pub use events::{EventColumns, EventRows};
 
 /// What the operator knows about one match (one row of the batch handed
 /// to [`Emitter::emit`]).
@@ -137,12 +141,13 @@ impl Emitter {
                 Ok(match name {
                     OFFSET_COLUMN => Column::Offset,
                     HASH_COLUMN => Column::Hash,
+                    // The event time of a derived event is the match's.
+                    _ if name == stream.time_field => Column::Time,
                     _ => match rule.emit.fields.iter().find(|f| f.name == name) {
                         Some(emitted) => {
                             let expr = lower(&emitted.expr, &eval_schema, &resolver)?;
                             Column::Emitted(cast_to(expr, field.data_type(), &eval_schema)?)
                         }
-                        None if name == DERIVED_TIME_FIELD => Column::Time,
                         None => Column::Absent(field.data_type().clone()),
                     },
                 })
@@ -321,96 +326,4 @@ impl Emitter {
 
 fn arrow_cast(array: &ArrayRef, to: &ArrowType) -> Result<ArrayRef> {
     Ok(datafusion_common::arrow::compute::cast(array, to)?)
-}
-
-/// The columns of an input event that operators read besides its fields:
-/// event time, [`OFFSET_COLUMN`] and [`HASH_COLUMN`]. Compiled once per
-/// input stream; [`EventColumns::read`] once per batch.
-#[derive(Debug, Clone)]
-pub struct EventColumns {
-    time: usize,
-    offset: usize,
-    hash: usize,
-}
-
-impl EventColumns {
-    /// For batches of `schema` (a `stream_schema`) whose event time is `time_field`.
-    pub fn new(schema: &Schema, time_field: &str) -> Result<Self> {
-        Ok(Self {
-            time: schema.index_of(time_field)?,
-            offset: schema.index_of(OFFSET_COLUMN)?,
-            hash: schema.index_of(HASH_COLUMN)?,
-        })
-    }
-
-    /// The batch's time, offset and hash columns, typed.
-    pub fn read(&self, batch: &RecordBatch) -> Result<EventRows> {
-        let time = arrow_cast(batch.column(self.time), &ArrowType::Int64)?;
-        let time = time
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or_else(|| OperatorError::Input("event time is not a timestamp".into()))?
-            .clone();
-        if time.null_count() > 0 {
-            return Err(OperatorError::Input("an event has no event time".into()));
-        }
-        let offset = batch
-            .column(self.offset)
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or_else(|| OperatorError::Input(format!("{OFFSET_COLUMN} is not Int64")))?
-            .clone();
-        let hash = batch
-            .column(self.hash)
-            .as_any()
-            .downcast_ref::<UInt64Array>()
-            .ok_or_else(|| OperatorError::Input(format!("{HASH_COLUMN} is not UInt64")))?
-            .clone();
-        Ok(EventRows { time, offset, hash })
-    }
-}
-
-/// Time, offset and hash of the events of one batch.
-#[derive(Debug, Clone)]
-pub struct EventRows {
-    time: Int64Array,
-    offset: Int64Array,
-    hash: UInt64Array,
-}
-
-impl EventRows {
-    pub fn len(&self) -> usize {
-        self.time.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.time.is_empty()
-    }
-
-    /// Event time of row `row`.
-    pub fn time(&self, row: usize) -> Millis {
-        self.time.value(row)
-    }
-
-    /// Event times of all rows (sorted, per the operator contract).
-    pub fn times(&self) -> &[Millis] {
-        self.time.values()
-    }
-
-    pub fn offset(&self, row: usize) -> i64 {
-        self.offset.value(row)
-    }
-
-    pub fn hash(&self, row: usize) -> u64 {
-        self.hash.value(row)
-    }
-
-    /// The evidence entry naming row `row` of `stream`, taken by `step`.
-    pub fn evidence(&self, row: usize, stream: &str, step: Option<&str>) -> Evidence {
-        Evidence {
-            step: step.map(str::to_owned),
-            stream: stream.to_owned(),
-            offset: self.offset(row),
-        }
-    }
 }

@@ -1,0 +1,169 @@
+//! Checkpoints: the operator state, watermarks and source offsets of one
+//! consistent point of a run, so a restart resumes exactly there.
+//!
+//! The runtime takes a checkpoint at a barrier: every derived event caused
+//! by input before it has been acknowledged by its sink, the operators'
+//! state is snapshotted, and the offsets recorded are those of the next
+//! messages to read. Only after the checkpoint is stored are the offsets
+//! committed to Kafka; on restart the checkpoint's offsets win over the
+//! group's committed ones, so state and input always match.
+//!
+//! A checkpoint belongs to one rule set (a fingerprint of the rule texts)
+//! and one file format version; the [`CheckpointStore`] refuses any other.
+
+mod codec;
+mod store;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use store::{CheckpointStore, DEFAULT_RETAINED};
+
+/// The version of the checkpoint file layout written by this build.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Identifies a rule set: a hash of the rule texts in order. State saved
+/// under one rule set means nothing under another.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RulesetFingerprint(String);
+
+impl RulesetFingerprint {
+    /// The fingerprint of `texts` (the rule files' contents, in load order).
+    /// Each text is length-prefixed, so moving text between files changes it.
+    pub fn of<'a>(texts: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        for text in texts {
+            hasher.update(&(text.len() as u64).to_le_bytes());
+            hasher.update(text.as_bytes());
+        }
+        RulesetFingerprint(format!("{:032x}", hasher.digest128()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RulesetFingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where to resume one source partition: the offset of the next message
+/// to read (Kafka's committed-offset convention).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SourceOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub next_offset: i64,
+}
+
+/// The watermark of one stream, or of one partition of it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StreamWatermark {
+    pub stream: String,
+    /// `None` for the stream as a whole.
+    pub partition: Option<i32>,
+    /// Event-time milliseconds.
+    pub watermark: i64,
+}
+
+/// One rule's operator state, as the operator serialised it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorState {
+    pub rule: String,
+    pub state: Vec<u8>,
+}
+
+/// A consistent point of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Increases with every checkpoint of a store.
+    pub id: u64,
+    pub ruleset: RulesetFingerprint,
+    pub offsets: Vec<SourceOffset>,
+    pub watermarks: Vec<StreamWatermark>,
+    pub operators: Vec<OperatorState>,
+}
+
+impl Checkpoint {
+    /// An empty checkpoint `id` of `ruleset`, to be filled in.
+    pub fn new(id: u64, ruleset: RulesetFingerprint) -> Self {
+        Checkpoint {
+            id,
+            ruleset,
+            offsets: Vec::new(),
+            watermarks: Vec::new(),
+            operators: Vec::new(),
+        }
+    }
+
+    /// The next offset to read of `topic`/`partition`, if recorded.
+    pub fn offset_of(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.offsets
+            .iter()
+            .find(|o| o.topic == topic && o.partition == partition)
+            .map(|o| o.next_offset)
+    }
+
+    /// The saved state of rule `rule`, if any.
+    pub fn state_of(&self, rule: &str) -> Option<&[u8]> {
+        self.operators
+            .iter()
+            .find(|o| o.rule == rule)
+            .map(|o| o.state.as_slice())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("checkpoint directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "checkpoint {path} belongs to a different rule set (its fingerprint {found}, \
+         the rules now give {expected}); remove the checkpoint directory or set \
+         another `checkpoint.dir` to start afresh"
+    )]
+    RulesetMismatch {
+        path: PathBuf,
+        found: RulesetFingerprint,
+        expected: RulesetFingerprint,
+    },
+    #[error("checkpoint {path} has format version {found}; this eddy reads version {supported}")]
+    UnsupportedVersion {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("checkpoint {path} is corrupt: {problem}")]
+    Corrupt { path: PathBuf, problem: String },
+    #[error("checkpoint {id} is not newer than the latest stored one ({latest})")]
+    NotNewer { id: u64, latest: u64 },
+    #[error("checkpoint {id} is of rule set {found}, the store is of {expected}")]
+    WrongRuleset {
+        id: u64,
+        found: RulesetFingerprint,
+        expected: RulesetFingerprint,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_depends_on_text_and_split() {
+        let a = RulesetFingerprint::of(["rule a", "rule b"]);
+        assert_eq!(a, RulesetFingerprint::of(["rule a", "rule b"]));
+        assert_ne!(a, RulesetFingerprint::of(["rule a", "rule c"]));
+        assert_ne!(a, RulesetFingerprint::of(["rule arule b"]));
+        assert_eq!(a.as_str().len(), 32);
+    }
+}

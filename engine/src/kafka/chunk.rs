@@ -1,0 +1,97 @@
+//! From a source batch to the decoder's input: the messages of each topic
+//! as one [`Chunk`] of records, numbered so that a record number leads back
+//! to its partition and offset (for evidence and dead-letter headers) and
+//! is the same on every run (for replay after a crash).
+
+use std::collections::BTreeMap;
+
+use super::source::SourceMessage;
+use crate::reject::{RejectReason, Rejection};
+use crate::source::lines::{Chunk, OVERSIZE_KEPT_BYTES};
+
+/// Bits of a record number that hold the offset; the partition is above.
+const OFFSET_BITS: u32 = 40;
+const OFFSET_MASK: i64 = (1 << OFFSET_BITS) - 1;
+
+/// The record number of message `offset` of `partition`: the partition in
+/// the high bits, the offset in the low 40 (a trillion messages per
+/// partition). Deterministic, and ordered like the offsets within a partition.
+pub fn record_number(partition: i32, offset: i64) -> i64 {
+    (i64::from(partition.max(0)) << OFFSET_BITS) | (offset & OFFSET_MASK)
+}
+
+/// The partition and offset of a record number.
+pub fn split_record_number(number: i64) -> (i32, i64) {
+    let partition = i32::try_from(number >> OFFSET_BITS).unwrap_or(i32::MAX);
+    (partition, number & OFFSET_MASK)
+}
+
+/// The messages of `messages` per topic, as decoder chunks. A message over
+/// `max_message_bytes` becomes an `oversize` rejection instead of a record
+/// (its whole payload stays in the batch for the dead-letter topic).
+pub fn chunks_by_topic(
+    messages: &[SourceMessage],
+    max_message_bytes: usize,
+) -> BTreeMap<String, Chunk> {
+    let mut chunks: BTreeMap<String, Chunk> = BTreeMap::new();
+    for message in messages {
+        let chunk = chunks.entry(message.topic.clone()).or_default();
+        let number = record_number(message.partition, message.offset);
+        if message.payload.len() > max_message_bytes {
+            chunk.oversize.push(Rejection {
+                line: number,
+                reason: RejectReason::Oversize,
+                detail: format!(
+                    "message of {} bytes; the limit (max_message_bytes) is {max_message_bytes}",
+                    message.payload.len()
+                ),
+                raw: message.payload[..OVERSIZE_KEPT_BYTES.min(message.payload.len())].to_vec(),
+            });
+        } else {
+            chunk.push_line(number, &message.payload);
+        }
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(partition: i32, offset: i64, payload: &[u8]) -> SourceMessage {
+        SourceMessage {
+            topic: "auth".into(),
+            partition,
+            offset,
+            timestamp: None,
+            key: None,
+            payload: payload.to_vec(),
+        }
+    }
+
+    #[test]
+    fn record_numbers_lead_back_to_partition_and_offset() {
+        for (partition, offset) in [(0, 0), (0, 41), (7, 1 << 39), (1000, 5)] {
+            let number = record_number(partition, offset);
+            assert_eq!(split_record_number(number), (partition, offset));
+        }
+        assert!(record_number(0, 5) < record_number(0, 6));
+    }
+
+    #[test]
+    fn messages_become_records_and_oversize_ones_rejections() {
+        let messages = [
+            message(0, 3, br#"{"a":1}"#),
+            message(1, 9, &[b'x'; 20]),
+            message(1, 10, b"{}"),
+        ];
+        let chunks = chunks_by_topic(&messages, 10);
+        let chunk = &chunks["auth"];
+        assert_eq!(chunk.lines.len(), 2);
+        assert_eq!(chunk.line_bytes(0), br#"{"a":1}"#);
+        assert_eq!(chunk.lines[1].0, record_number(1, 10));
+        assert_eq!(chunk.oversize.len(), 1);
+        assert_eq!(chunk.oversize[0].line, record_number(1, 9));
+        assert_eq!(chunk.oversize[0].reason, RejectReason::Oversize);
+    }
+}

@@ -1,0 +1,154 @@
+//! Derived events to a Kafka topic as CloudEvents (see [`super::cloudevent`]
+//! for the layout), keyed by the match's partition key so every event of
+//! one key lands in one partition, in order.
+//!
+//! Sending only enqueues; the delivery reports collect in the sink until
+//! [`KafkaSink::wait_for_acks`], which the runtime calls at a checkpoint
+//! barrier before it commits the source offsets.
+
+use std::time::Duration;
+
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+use super::ack::{enqueue, Delivered, PendingAcks};
+use super::cloudevent::{CloudEvent, STRUCTURED_CONTENT_TYPE};
+use super::error::KafkaConnectorError;
+use crate::config::{CloudEventMode, KafkaConfig};
+use crate::pipeline::OutputEvent;
+use crate::sink::CloudEventEncoder;
+
+/// How long a send waits for room in a full producer queue.
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A producer of CloudEvents to one topic.
+pub struct KafkaSink {
+    producer: FutureProducer,
+    topic: String,
+    mode: CloudEventMode,
+    queue_timeout: Duration,
+    pending: PendingAcks,
+    sent: u64,
+    /// Reused for encoding, so a send allocates nothing in the steady state.
+    buffer: Vec<u8>,
+}
+
+impl KafkaSink {
+    pub fn new(
+        kafka: &KafkaConfig,
+        topic: &str,
+        mode: CloudEventMode,
+    ) -> Result<Self, KafkaConnectorError> {
+        let producer = super::client::producer(kafka).create().map_err(|source| {
+            KafkaConnectorError::Create {
+                role: "producer",
+                source,
+            }
+        })?;
+        Ok(KafkaSink {
+            producer,
+            topic: topic.to_string(),
+            mode,
+            queue_timeout: DEFAULT_QUEUE_TIMEOUT,
+            pending: PendingAcks::new(),
+            sent: 0,
+            buffer: Vec::new(),
+        })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn mode(&self) -> CloudEventMode {
+        self.mode
+    }
+
+    /// Events sent so far.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Events sent whose delivery has not been awaited yet.
+    pub fn unacknowledged(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Enqueues one event: `cloudevent_json` is its structured JSON (as the
+    /// file sink writes it), `key` the partition key of the match (no key:
+    /// librdkafka spreads keyless messages over the partitions).
+    pub async fn send(
+        &mut self,
+        key: Option<&str>,
+        cloudevent_json: &[u8],
+    ) -> Result<(), KafkaConnectorError> {
+        let event = CloudEvent::parse(cloudevent_json)?;
+        let (headers, payload) = match self.mode {
+            CloudEventMode::Binary => (binary_headers(&event), event.data.unwrap_or_default()),
+            CloudEventMode::Structured => (
+                OwnedHeaders::new().insert(Header {
+                    key: "content-type",
+                    value: Some(STRUCTURED_CONTENT_TYPE),
+                }),
+                event.structured,
+            ),
+        };
+        let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic)
+            .payload(payload)
+            .headers(headers);
+        if let Some(key) = key {
+            record = record.key(key.as_bytes());
+        }
+        let delivery = enqueue(&self.producer, record, self.queue_timeout).await?;
+        self.pending.push(&self.topic, delivery);
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Enqueues a derived event of the pipeline, encoded as the file sink
+    /// encodes it and keyed by the match's partition key.
+    pub async fn send_output(
+        &mut self,
+        encoder: &CloudEventEncoder,
+        event: &OutputEvent,
+    ) -> Result<(), KafkaConnectorError> {
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.clear();
+        encoder.encode(event, &mut buffer);
+        let sent = self.send(event.meta.key.as_deref(), &buffer).await;
+        self.buffer = buffer;
+        sent
+    }
+
+    /// Waits until the broker has acknowledged every event sent so far.
+    /// An error means some event may not be written: do not commit.
+    pub async fn wait_for_acks(&mut self) -> Result<Vec<Delivered>, KafkaConnectorError> {
+        self.pending.wait_all().await
+    }
+
+    /// Sends what librdkafka still holds, waiting at most `timeout`
+    /// (at shutdown, after [`KafkaSink::wait_for_acks`]).
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaConnectorError> {
+        self.producer
+            .flush(timeout)
+            .map_err(|source| KafkaConnectorError::Produce {
+                topic: self.topic.clone(),
+                source,
+            })
+    }
+}
+
+/// `ce_<attribute>` for each attribute, and `content-type` for the data.
+fn binary_headers(event: &CloudEvent<'_>) -> OwnedHeaders {
+    let mut headers = OwnedHeaders::new_with_capacity(event.attributes.len() + 1);
+    for (name, value) in &event.attributes {
+        headers = headers.insert(Header {
+            key: &format!("ce_{name}"),
+            value: Some(value.as_str()),
+        });
+    }
+    headers.insert(Header {
+        key: "content-type",
+        value: Some(event.data_content_type.as_str()),
+    })
+}

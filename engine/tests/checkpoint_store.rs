@@ -1,0 +1,226 @@
+//! The local checkpoint store: round trip, atomic writes, retention, and
+//! refusal of checkpoints it cannot trust.
+
+use std::fs;
+
+use engine::checkpoint::{
+    Checkpoint, CheckpointError, CheckpointStore, OperatorState, RulesetFingerprint, SourceOffset,
+    StreamWatermark,
+};
+
+fn ruleset() -> RulesetFingerprint {
+    RulesetFingerprint::of(["rule a from auth emit x { user_id }"])
+}
+
+fn checkpoint(id: u64) -> Checkpoint {
+    Checkpoint {
+        id,
+        ruleset: ruleset(),
+        offsets: vec![
+            SourceOffset {
+                topic: "auth".into(),
+                partition: 0,
+                next_offset: 10 * id as i64,
+            },
+            SourceOffset {
+                topic: "auth".into(),
+                partition: 1,
+                next_offset: 7,
+            },
+        ],
+        watermarks: vec![
+            StreamWatermark {
+                stream: "auth".into(),
+                partition: Some(0),
+                watermark: 1_000,
+            },
+            StreamWatermark {
+                stream: "auth".into(),
+                partition: None,
+                watermark: 900,
+            },
+        ],
+        operators: vec![OperatorState {
+            rule: "a".into(),
+            state: (0..=255).collect(),
+        }],
+    }
+}
+
+fn files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn an_empty_store_has_no_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = CheckpointStore::open(dir.path().join("ck"), ruleset()).unwrap();
+    assert_eq!(store.load_latest().unwrap(), None);
+    assert_eq!(store.next_id(), 1);
+}
+
+#[test]
+fn a_saved_checkpoint_comes_back_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = CheckpointStore::open(dir.path(), ruleset()).unwrap();
+    store.save(&checkpoint(1)).unwrap();
+    store.save(&checkpoint(2)).unwrap();
+
+    let reopened = CheckpointStore::open(dir.path(), ruleset()).unwrap();
+    let latest = reopened.load_latest().unwrap().unwrap();
+    assert_eq!(latest, checkpoint(2));
+    assert_eq!(latest.offset_of("auth", 0), Some(20));
+    assert_eq!(latest.state_of("a").map(<[u8]>::len), Some(256));
+    assert_eq!(reopened.next_id(), 3);
+}
+
+#[test]
+fn only_the_last_two_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = CheckpointStore::open(dir.path(), ruleset()).unwrap();
+    for id in 1..=5 {
+        store.save(&checkpoint(id)).unwrap();
+    }
+    assert_eq!(store.ids().unwrap(), vec![4, 5]);
+    assert_eq!(
+        files(dir.path()),
+        vec![
+            "checkpoint-00000000000000000004.ckpt",
+            "checkpoint-00000000000000000005.ckpt"
+        ]
+    );
+}
+
+#[test]
+fn ids_must_grow() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = CheckpointStore::open(dir.path(), ruleset()).unwrap();
+    store.save(&checkpoint(3)).unwrap();
+    let error = store.save(&checkpoint(3)).unwrap_err();
+    assert!(matches!(
+        error,
+        CheckpointError::NotNewer { id: 3, latest: 3 }
+    ));
+}
+
+#[test]
+fn a_leftover_temporary_file_is_ignored_and_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = CheckpointStore::open(dir.path(), ruleset()).unwrap();
+    store.save(&checkpoint(1)).unwrap();
+    // A crash in the middle of writing checkpoint 2: half a temporary file.
+    let half = &fs::read(dir.path().join("checkpoint-00000000000000000001.ckpt")).unwrap()[..20];
+    fs::write(
+        dir.path().join(".tmp-checkpoint-00000000000000000002"),
+        half,
+    )
+    .unwrap();
+
+    let mut store = CheckpointStore::open(dir.path(), ruleset()).unwrap();
+    assert_eq!(store.load_latest().unwrap(), Some(checkpoint(1)));
+    assert_eq!(store.next_id(), 2);
+    store.save(&checkpoint(2)).unwrap();
+    assert!(files(dir.path())
+        .iter()
+        .all(|name| !name.starts_with(".tmp")));
+}
+
+#[test]
+fn a_checkpoint_of_another_rule_set_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    CheckpointStore::open(dir.path(), ruleset())
+        .unwrap()
+        .save(&checkpoint(1))
+        .unwrap();
+
+    let changed = RulesetFingerprint::of(["rule a from auth emit x { user_id, ip }"]);
+    let store = CheckpointStore::open(dir.path(), changed.clone()).unwrap();
+    let error = store.load_latest().unwrap_err();
+    match &error {
+        CheckpointError::RulesetMismatch {
+            found, expected, ..
+        } => {
+            assert_eq!(found, &ruleset());
+            assert_eq!(expected, &changed);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(error
+        .to_string()
+        .contains("belongs to a different rule set"));
+
+    // Nor can a store save another rule set's checkpoint.
+    let mut store = CheckpointStore::open(dir.path(), changed).unwrap();
+    assert!(matches!(
+        store.save(&checkpoint(2)),
+        Err(CheckpointError::WrongRuleset { .. })
+    ));
+}
+
+#[test]
+fn a_checkpoint_of_another_format_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = CheckpointStore::open(dir.path(), ruleset()).unwrap();
+    let path = store.save(&checkpoint(1)).unwrap();
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[8..12].copy_from_slice(&99u32.to_le_bytes());
+    fs::write(&path, bytes).unwrap();
+
+    let error = store.load_latest().unwrap_err();
+    assert!(
+        matches!(
+            error,
+            CheckpointError::UnsupportedVersion {
+                found: 99,
+                supported: 1,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_damaged_only_checkpoint_is_reported_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = CheckpointStore::open(dir.path(), ruleset()).unwrap();
+    let path = store.save(&checkpoint(1)).unwrap();
+    let mut bytes = fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1; // one bit of operator state
+    fs::write(&path, bytes).unwrap();
+
+    let error = store.load_latest().unwrap_err();
+    assert!(
+        matches!(&error, CheckpointError::Corrupt { problem, .. } if problem == "checksum mismatch"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_damaged_newest_checkpoint_falls_back_to_the_one_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = CheckpointStore::open(dir.path(), ruleset()).unwrap();
+    store.save(&checkpoint(1)).unwrap();
+    let newest = store.save(&checkpoint(2)).unwrap();
+    let bytes = fs::read(&newest).unwrap();
+    fs::write(&newest, &bytes[..bytes.len() / 2]).unwrap();
+
+    assert_eq!(store.load_latest().unwrap(), Some(checkpoint(1)));
+}
+
+#[test]
+fn unrelated_files_in_the_directory_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("README"), "not a checkpoint").unwrap();
+    fs::write(dir.path().join("checkpoint-x.ckpt"), "bad name").unwrap();
+    let mut store = CheckpointStore::open(dir.path(), ruleset()).unwrap();
+    assert_eq!(store.load_latest().unwrap(), None);
+    store.save(&checkpoint(1)).unwrap();
+    assert_eq!(store.load_latest().unwrap(), Some(checkpoint(1)));
+}
