@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn packs() -> Vec<PathBuf> {
@@ -42,9 +45,13 @@ fn run_pack(pack: &Path, out_dir: &Path, batch_size: Option<usize>) -> (String, 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_eddy"));
     cmd.arg("run").arg(pack.join("rules.eddy"));
     for (stream, path) in inputs(pack) {
-        cmd.arg("--input").arg(format!("{stream}={}", path.display()));
+        cmd.arg("--input")
+            .arg(format!("{stream}={}", path.display()));
     }
-    cmd.arg("--output").arg(&output).arg("--dead-letter").arg(&dead);
+    cmd.arg("--output")
+        .arg(&output)
+        .arg("--dead-letter")
+        .arg(&dead);
     if let Some(n) = batch_size {
         cmd.arg("--batch-size").arg(n.to_string());
     }
@@ -56,7 +63,11 @@ fn run_pack(pack: &Path, out_dir: &Path, batch_size: Option<usize>) -> (String, 
         pack.display(),
         String::from_utf8_lossy(&result.stderr)
     );
-    (fs::read_to_string(&output).unwrap(), fs::read_to_string(&dead).unwrap_or_default(), code)
+    (
+        fs::read_to_string(&output).unwrap(),
+        fs::read_to_string(&dead).unwrap_or_default(),
+        code,
+    )
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -71,8 +82,12 @@ fn compare_or_update(expected: &Path, actual: &str) {
         fs::write(expected, actual).unwrap();
         return;
     }
-    let want = fs::read_to_string(expected)
-        .unwrap_or_else(|_| panic!("{} is missing: run with EDDY_UPDATE_GOLDEN=1", expected.display()));
+    let want = fs::read_to_string(expected).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: run with EDDY_UPDATE_GOLDEN=1",
+            expected.display()
+        )
+    });
     if want != actual {
         let diff: Vec<String> = want
             .lines()
@@ -101,7 +116,10 @@ fn every_pack_gives_its_expected_output() {
         let dir = scratch(&name);
         let (derived, dead, code) = run_pack(&pack, &dir, None);
         assert!(!derived.is_empty(), "{name}: no derived events");
-        assert_eq!(code, 3, "{name}: the sample data holds rejected lines, so the exit code is 3");
+        assert_eq!(
+            code, 3,
+            "{name}: the sample data holds rejected lines, so the exit code is 3"
+        );
         compare_or_update(&pack.join("expected/derived.jsonl"), &derived);
         compare_or_update(&pack.join("expected/dead-letter.jsonl"), &dead);
         fs::remove_dir_all(dir).ok();
@@ -116,8 +134,14 @@ fn output_does_not_depend_on_the_batch_size() {
         let (reference, ref_dead, _) = run_pack(&pack, &dir, Some(4096));
         for size in [1, 7, 250] {
             let (derived, dead, _) = run_pack(&pack, &dir, Some(size));
-            assert_eq!(derived, reference, "{name}: batch size {size} changed the derived events");
-            assert_eq!(dead, ref_dead, "{name}: batch size {size} changed the dead letters");
+            assert_eq!(
+                derived, reference,
+                "{name}: batch size {size} changed the derived events"
+            );
+            assert_eq!(
+                dead, ref_dead,
+                "{name}: batch size {size} changed the dead letters"
+            );
         }
         fs::remove_dir_all(dir).ok();
     }
@@ -136,7 +160,10 @@ fn sample_data_is_what_the_seeded_generator_writes() {
         assert!(status.success());
         for (stream, path) in inputs(&pack) {
             let generated = fs::read_to_string(dir.join(format!("{stream}.jsonl"))).unwrap();
-            assert!(generated == fs::read_to_string(&path).unwrap(), "{name}/{stream}: checked-in data differs from `eddy generate {name}`");
+            assert!(
+                generated == fs::read_to_string(&path).unwrap(),
+                "{name}/{stream}: checked-in data differs from `eddy generate {name}`"
+            );
         }
         fs::remove_dir_all(dir).ok();
     }

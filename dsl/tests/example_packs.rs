@@ -17,10 +17,21 @@ fn every_example_pack_compiles_cleanly() {
             text: fs::read_to_string(&rules).unwrap(),
         };
         let (program, diagnostics) = dsl::compile(std::slice::from_ref(&source));
-        let rendered: Vec<String> = diagnostics.iter().map(|d| dsl::render(d, std::slice::from_ref(&source))).collect();
-        assert!(diagnostics.is_empty(), "{}:\n{}", rules.display(), rendered.join("\n"));
+        let rendered: Vec<String> = diagnostics
+            .iter()
+            .map(|d| dsl::render(d, std::slice::from_ref(&source)))
+            .collect();
+        assert!(
+            diagnostics.is_empty(),
+            "{}:\n{}",
+            rules.display(),
+            rendered.join("\n")
+        );
         assert!(program.is_some());
         checked += 1;
     }
-    assert!(checked >= 3, "expected at least three packs, found {checked}");
+    assert!(
+        checked >= 3,
+        "expected at least three packs, found {checked}"
+    );
 }

@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod embedded;
 pub mod generate;
 pub mod kafka;
 pub mod pipeline;

@@ -1,5 +1,5 @@
-use datafusion_common::DataFusionError;
 use arrow_schema::ArrowError;
+use datafusion_common::DataFusionError;
 
 /// Errors of the operators crate.
 #[derive(Debug, thiserror::Error)]

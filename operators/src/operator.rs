@@ -16,7 +16,12 @@ pub trait Operator: Send {
     /// earlier than any event or watermark handed in before. Before each
     /// event, the operator fires what closes before that event's time
     /// (as `on_watermark` would), then processes the event.
-    fn on_batch(&mut self, stream: &str, batch: &RecordBatch, out: &mut Vec<DerivedBatch>) -> Result<()>;
+    fn on_batch(
+        &mut self,
+        stream: &str,
+        batch: &RecordBatch,
+        out: &mut Vec<DerivedBatch>,
+    ) -> Result<()>;
 
     /// No event earlier than `watermark` will come: fire windows that end at
     /// or before it and trailing `not` steps whose deadline is before it.

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use arrow_schema::{DataType as ArrowType, Field as ArrowField, Fields, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{
+    DataType as ArrowType, Field as ArrowField, Fields, Schema, SchemaRef, TimeUnit,
+};
 use dsl::plan::{DataType, Field, StreamPlan};
 
 /// Where an event came from: the 1-based line of a file, or a Kafka offset.

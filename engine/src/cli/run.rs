@@ -37,7 +37,7 @@ pub struct RunArgs {
 
 pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
     if args.rules.is_empty() {
-        return Err(CliError::NoRules);
+        return execute_built_in(&crate::embedded::FRAUD, args);
     }
     let sources = rules::load(&args.rules)?;
     let compiled = rules::compile_and_report(&sources);
@@ -235,8 +235,14 @@ mod tests {
     #[test]
     fn typos_get_the_closest_name() {
         let known = ["auth", "payments", "settlements"];
-        assert_eq!(closest("paymnts", known.into_iter()), Some("payments".into()));
-        assert_eq!(closest("settlement", known.into_iter()), Some("settlements".into()));
+        assert_eq!(
+            closest("paymnts", known.into_iter()),
+            Some("payments".into())
+        );
+        assert_eq!(
+            closest("settlement", known.into_iter()),
+            Some("settlements".into())
+        );
         assert_eq!(closest("xyz", known.into_iter()), None);
     }
 }

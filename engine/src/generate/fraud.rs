@@ -30,7 +30,8 @@ impl Fraud<'_> {
                 fields.insert("country".into(), (*self.rng.pick(COUNTRIES)).into());
             }
         }
-        self.out.event(self.rng, "auth", ts, "ts", TimeFormat::Rfc3339, fields, delivery);
+        self.out
+            .event(self.rng, "auth", ts, TimeFormat::Rfc3339, fields, delivery);
     }
 
     /// Records a payment and, unless `settle` is None, its settlement.
@@ -41,10 +42,24 @@ impl Fraud<'_> {
             "payment_id" => id.as_str(), "user_id" => user, "amount" => amount, "currency" => currency
         };
         // Payments carry epoch milliseconds: the language accepts both forms.
-        self.out.event(self.rng, "payments", ts, "ts", TimeFormat::EpochMillis, fields, ON_TIME);
+        self.out.event(
+            self.rng,
+            "payments",
+            ts,
+            TimeFormat::EpochMillis,
+            fields,
+            ON_TIME,
+        );
         if let Some(after) = settle {
             let fields = json_fields! { "payment_id" => id.as_str(), "status" => "settled" };
-            self.out.event(self.rng, "settlements", ts + after, "ts", TimeFormat::Rfc3339, fields, ON_TIME);
+            self.out.event(
+                self.rng,
+                "settlements",
+                ts + after,
+                TimeFormat::Rfc3339,
+                fields,
+                ON_TIME,
+            );
         }
     }
 
@@ -60,7 +75,13 @@ impl Fraud<'_> {
     fn takeover(&mut self, t0: i64, user: &str, failures: usize, pay_after: Option<i64>) {
         let bad_ip = format!("198.51.100.{}", self.rng.range(1, 250));
         for k in 0..failures {
-            self.auth(t0 + k as i64 * 15_000, user, "login_failed", &bad_ip, ON_TIME);
+            self.auth(
+                t0 + k as i64 * 15_000,
+                user,
+                "login_failed",
+                &bad_ip,
+                ON_TIME,
+            );
         }
         let new_ip = format!("192.0.2.{}", self.rng.range(1, 250));
         let login = t0 + failures as i64 * 15_000 + 30_000;
@@ -77,7 +98,11 @@ pub fn generate(rng: &mut Rng, out: &mut Recorder, events: usize) {
     let span = 2 * HOUR;
     let users: Vec<String> = (1..=60).map(|u| format!("u{u:03}")).collect();
     let home_ip: Vec<String> = (1..=60).map(|u| format!("203.0.113.{u}")).collect();
-    let mut g = Fraud { rng, out, next_payment: 0 };
+    let mut g = Fraud {
+        rng,
+        out,
+        next_payment: 0,
+    };
 
     let background = events.saturating_sub(200);
     for _ in 0..background {
@@ -118,14 +143,33 @@ pub fn generate(rng: &mut Rng, out: &mut Recorder, events: usize) {
     // Late events: far beyond the 5 s lateness.
     for k in 0..3 {
         let ts = start + (30 + k * 20) * MINUTE;
-        g.auth(ts, &users[k as usize], "login_ok", &home_ip[k as usize], Delivery::Late { delay: 60_000 });
+        g.auth(
+            ts,
+            &users[k as usize],
+            "login_ok",
+            &home_ip[k as usize],
+            Delivery::Late { delay: 60_000 },
+        );
     }
 
     // Broken input, which must reach the dead-letter output.
     let t = start + 45 * MINUTE;
-    g.out.raw("payments", t, r#"{"ts": 1767256200000, "payment_id": "px1", "user_id": "#.into());
-    g.out.raw("payments", t + 1, r#"{"ts": 1767256200000, "payment_id": "px2", "user_id": "u001", "currency": "EUR"}"#.into());
+    g.out.raw(
+        "payments",
+        t,
+        r#"{"ts": 1767256200000, "payment_id": "px1", "user_id": "#.into(),
+    );
+    g.out.raw(
+        "payments",
+        t + 1,
+        r#"{"ts": 1767256200000, "payment_id": "px2", "user_id": "u001", "currency": "EUR"}"#
+            .into(),
+    );
     g.out.raw("payments", t + 2, r#"{"ts": 1767256200000, "payment_id": "px3", "user_id": "u001", "amount": "lots", "currency": "EUR"}"#.into());
-    g.out.raw("auth", t + 3, r#"{"ts": "yesterday", "user_id": "u001", "kind": "login_ok", "ip": "203.0.113.1"}"#.into());
+    g.out.raw(
+        "auth",
+        t + 3,
+        r#"{"ts": "yesterday", "user_id": "u001", "kind": "login_ok", "ip": "203.0.113.1"}"#.into(),
+    );
     g.out.raw("settlements", t + 4, "not json at all".into());
 }

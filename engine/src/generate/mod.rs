@@ -34,7 +34,10 @@ pub enum GenerateError {
     #[error("unknown data set `{0}`; expected one of: {list}", list = PACKS.join(", "))]
     UnknownPack(String),
     #[error("cannot write to {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Writes the pack's files and returns (stream, lines written) per file.
@@ -47,5 +50,8 @@ pub fn run(args: &GenerateArgs) -> Result<Vec<(String, usize)>, GenerateError> {
         "iot" => iot::generate(&mut rng, &mut out, args.events),
         other => return Err(GenerateError::UnknownPack(other.to_string())),
     }
-    out.write(&args.out).map_err(|source| GenerateError::Io { path: args.out.clone(), source })
+    out.write(&args.out).map_err(|source| GenerateError::Io {
+        path: args.out.clone(),
+        source,
+    })
 }

@@ -51,20 +51,19 @@ pub enum Delivery {
 }
 
 impl Recorder {
-    /// Records one event; `time_field` is written in `format`.
+    /// Records one event; its time goes in field `ts`, written in `format`.
     pub fn event(
         &mut self,
         rng: &mut Rng,
         stream: &str,
         ts: i64,
-        time_field: &str,
         format: TimeFormat,
         fields: Map<String, Value>,
         delivery: Delivery,
     ) {
         let mut object = Map::new();
         object.insert(
-            time_field.to_string(),
+            "ts".to_string(),
             match format {
                 TimeFormat::Rfc3339 => Value::String(rfc3339(ts)),
                 TimeFormat::EpochMillis => Value::from(ts),
@@ -83,7 +82,14 @@ impl Recorder {
     pub fn raw(&mut self, stream: &str, arrival: i64, text: String) {
         self.count += 1;
         let order = self.count;
-        self.streams.entry(stream.to_string()).or_default().push(Line { arrival, order, text });
+        self.streams
+            .entry(stream.to_string())
+            .or_default()
+            .push(Line {
+                arrival,
+                order,
+                text,
+            });
     }
 
     /// Writes `<dir>/<stream>.jsonl` for every stream, in arrival order.

@@ -30,7 +30,8 @@ impl Security<'_> {
             "user_id" => user, "outcome" => outcome, "ip" => ip, "country" => country
         };
         fields.insert("device".into(), device);
-        self.out.event(self.rng, "logins", ts, "ts", TimeFormat::Rfc3339, fields, ON_TIME);
+        self.out
+            .event(self.rng, "logins", ts, TimeFormat::Rfc3339, fields, ON_TIME);
     }
 
     fn privilege(&mut self, ts: i64, user: &str, action: &str, role: &str) {
@@ -38,7 +39,14 @@ impl Security<'_> {
         let fields = json_fields! {
             "user_id" => user, "action" => action, "role" => role, "actor" => actor.as_str()
         };
-        self.out.event(self.rng, "privileges", ts, "ts", TimeFormat::Rfc3339, fields, ON_TIME);
+        self.out.event(
+            self.rng,
+            "privileges",
+            ts,
+            TimeFormat::Rfc3339,
+            fields,
+            ON_TIME,
+        );
     }
 }
 
@@ -72,7 +80,13 @@ pub fn generate(rng: &mut Rng, out: &mut Recorder, events: usize) {
             let attacker = format!("198.51.100.{}", 10 + f % 3);
             g.login(t0 + f * 20_000, &users[u], "failure", &attacker, "RU");
         }
-        g.login(t0 + failures * 20_000 + 10_000, &users[u], "success", &ip(u), home[u]);
+        g.login(
+            t0 + failures * 20_000 + 10_000,
+            &users[u],
+            "success",
+            &ip(u),
+            home[u],
+        );
     }
 
     // A spray from one address.
@@ -96,5 +110,9 @@ pub fn generate(rng: &mut Rng, out: &mut Recorder, events: usize) {
     let t = start + 90 * MINUTE;
     g.out.raw("logins", t, r#"{"ts": "2026-01-01T07:30:00Z", "user_id": "e001", "outcome": "success", "ip": "203.0.113.1", "country": "DE"}"#.into());
     g.out.raw("logins", t + 1, r#"{"ts": "2026-01-01T07:30:00Z", "user_id": 17, "outcome": "success", "ip": "203.0.113.1", "country": "DE", "device": {"os": "linux"}}"#.into());
-    g.out.raw("privileges", t + 2, r#"{"ts": "2026-01-01T07:30:00Z", "user_id": "e001", "action": "grant_role""#.into());
+    g.out.raw(
+        "privileges",
+        t + 2,
+        r#"{"ts": "2026-01-01T07:30:00Z", "user_id": "e001", "action": "grant_role""#.into(),
+    );
 }
