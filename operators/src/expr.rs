@@ -162,6 +162,17 @@ pub fn evaluate(expr: &dyn PhysicalExpr, batch: &RecordBatch) -> Result<ArrayRef
 
 /// Evaluates a boolean `expr` over `batch`; null counts as false, so the
 /// result has no nulls and can be handed to `filter_record_batch`.
+/// The rows of `batch` for which `predicate` holds (all rows without one).
+pub fn filter_batch(predicate: Option<&PhysExpr>, batch: &RecordBatch) -> Result<RecordBatch> {
+    match predicate {
+        Some(predicate) => {
+            let mask = evaluate_predicate(predicate.as_ref(), batch)?;
+            Ok(arrow_select::filter::filter_record_batch(batch, &mask)?)
+        }
+        None => Ok(batch.clone()),
+    }
+}
+
 pub fn evaluate_predicate(expr: &dyn PhysicalExpr, batch: &RecordBatch) -> Result<BooleanArray> {
     let values = evaluate(expr, batch)?;
     if values.data_type() == &ArrowType::Null {

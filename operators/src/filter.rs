@@ -2,14 +2,13 @@
 //! derived event per matching input event.
 
 use arrow_array::RecordBatch;
-use arrow_select::filter::filter_record_batch;
 use dsl::plan::{Catalog, Millis, RuleKind, RulePlan};
 
 use crate::derived::DerivedBatch;
 use crate::emit::{Emitter, EventColumns, MatchInfo};
 use crate::error::{OperatorError, Result};
-use crate::expr::{evaluate_predicate, lower, FieldLeaves, PhysExpr};
-use crate::operator::{Operator, StateSize};
+use crate::expr::{filter_batch, lower, FieldLeaves, PhysExpr};
+use crate::operator::{expect_stream, Operator, StateSize};
 use crate::schema::stream_schema;
 
 /// The operator of a simple rule. Stateless except for `suppress`.
@@ -61,19 +60,8 @@ impl Operator for FilterOperator {
         batch: &RecordBatch,
         out: &mut Vec<DerivedBatch>,
     ) -> Result<()> {
-        if stream != self.stream {
-            return Err(OperatorError::Input(format!(
-                "a batch of `{stream}` for a rule reading `{}`",
-                self.stream
-            )));
-        }
-        let kept = match &self.predicate {
-            Some(predicate) => {
-                let mask = evaluate_predicate(predicate.as_ref(), batch)?;
-                filter_record_batch(batch, &mask)?
-            }
-            None => batch.clone(),
-        };
+        expect_stream(&self.stream, stream)?;
+        let kept = filter_batch(self.predicate.as_ref(), batch)?;
         if kept.num_rows() == 0 {
             return Ok(());
         }

@@ -37,3 +37,13 @@ pub struct StateSize {
     pub entries: usize,
     pub keys: usize,
 }
+
+/// Refuses a batch of a stream a single-input operator does not read.
+pub(crate) fn expect_stream(expected: &str, got: &str) -> Result<()> {
+    if expected == got {
+        return Ok(());
+    }
+    Err(crate::error::OperatorError::Input(format!(
+        "a batch of `{got}` for a rule reading `{expected}`"
+    )))
+}

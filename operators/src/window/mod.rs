@@ -43,10 +43,11 @@ use crate::derived::DerivedBatch;
 use crate::emit::{Emitter, EventColumns, MatchInfo};
 use crate::error::{OperatorError, Result};
 use crate::expr::{
-    distinct_aggregates, evaluate_predicate, lower, ColumnLeaves, FieldLeaves, PhysExpr,
+    distinct_aggregates, evaluate_predicate, filter_batch, lower, ColumnLeaves, FieldLeaves,
+    PhysExpr,
 };
 use crate::key::{Key, KeyExtractor};
-use crate::operator::{Operator, StateSize};
+use crate::operator::{expect_stream, Operator, StateSize};
 use crate::schema::{arrow_type, stream_schema};
 
 pub use assign::{hopping, tumbling, Bounds};
@@ -345,18 +346,8 @@ impl Operator for WindowOperator {
         batch: &RecordBatch,
         out: &mut Vec<DerivedBatch>,
     ) -> Result<()> {
-        if stream != self.stream {
-            return Err(OperatorError::Input(format!(
-                "a batch of `{stream}` for a rule reading `{}`",
-                self.stream
-            )));
-        }
-        let batch = match &self.filter {
-            Some(filter) => {
-                filter_record_batch(batch, &evaluate_predicate(filter.as_ref(), batch)?)?
-            }
-            None => batch.clone(),
-        };
+        expect_stream(&self.stream, stream)?;
+        let batch = filter_batch(self.filter.as_ref(), batch)?;
         if batch.num_rows() == 0 {
             return Ok(());
         }
