@@ -14,7 +14,8 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
-        .to_path_buf()
+        .canonicalize()
+        .unwrap()
 }
 
 fn packs() -> Vec<PathBuf> {
@@ -42,11 +43,16 @@ fn inputs(pack: &Path) -> Vec<(String, PathBuf)> {
 fn run_pack(pack: &Path, out_dir: &Path, batch_size: Option<usize>) -> (String, String, i32) {
     let output = out_dir.join("derived.jsonl");
     let dead = out_dir.join("dead-letter.jsonl");
+    // Paths relative to the repository, so the dead-letter output (which
+    // names each input file) is the same in every checkout.
+    let root = repo_root();
+    let relative = |p: &Path| p.strip_prefix(&root).unwrap().to_path_buf();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_eddy"));
-    cmd.arg("run").arg(pack.join("rules.eddy"));
+    cmd.current_dir(&root);
+    cmd.arg("run").arg(relative(&pack.join("rules.eddy")));
     for (stream, path) in inputs(pack) {
         cmd.arg("--input")
-            .arg(format!("{stream}={}", path.display()));
+            .arg(format!("{stream}={}", relative(&path).display()));
     }
     cmd.arg("--output")
         .arg(&output)
