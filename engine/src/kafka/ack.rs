@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 
 use super::error::KafkaConnectorError;
@@ -18,7 +19,7 @@ pub struct Delivered {
 
 /// Messages handed to a producer whose delivery report has not been awaited.
 #[derive(Default)]
-pub struct PendingAcks {
+struct PendingAcks {
     pending: Vec<(String, DeliveryFuture)>,
 }
 
@@ -29,10 +30,6 @@ impl PendingAcks {
 
     pub fn len(&self) -> usize {
         self.pending.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
     }
 
     pub fn push(&mut self, topic: &str, delivery: DeliveryFuture) {
@@ -54,6 +51,80 @@ impl PendingAcks {
             }
         }
         first_error.map_or(Ok(delivered), Err)
+    }
+}
+
+/// How long a send waits for room in a full producer queue.
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A producer to one topic that keeps the delivery report of every message
+/// it sends, so that whoever commits source offsets can wait for them.
+/// The Kafka sink and the dead-letter producer are both built on it.
+pub struct AckedProducer {
+    producer: FutureProducer,
+    topic: String,
+    queue_timeout: Duration,
+    pending: PendingAcks,
+}
+
+/// One message for [`AckedProducer::send`].
+pub struct Outgoing<'a> {
+    pub key: Option<&'a [u8]>,
+    pub payload: &'a [u8],
+    pub headers: OwnedHeaders,
+    pub timestamp: Option<i64>,
+}
+
+impl AckedProducer {
+    pub fn new(producer: FutureProducer, topic: &str) -> Self {
+        AckedProducer {
+            producer,
+            topic: topic.to_string(),
+            queue_timeout: DEFAULT_QUEUE_TIMEOUT,
+            pending: PendingAcks::new(),
+        }
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Messages sent whose delivery has not been awaited yet.
+    pub fn unacknowledged(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Enqueues one message; its delivery report joins the pending ones.
+    pub async fn send(&mut self, message: Outgoing<'_>) -> Result<(), KafkaConnectorError> {
+        let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic)
+            .payload(message.payload)
+            .headers(message.headers);
+        if let Some(key) = message.key {
+            record = record.key(key);
+        }
+        if let Some(timestamp) = message.timestamp {
+            record = record.timestamp(timestamp);
+        }
+        let delivery = enqueue(&self.producer, record, self.queue_timeout).await?;
+        self.pending.push(&self.topic, delivery);
+        Ok(())
+    }
+
+    /// Waits until the broker has acknowledged every message sent so far.
+    /// An error means some message may not be written: do not commit.
+    pub async fn wait_for_acks(&mut self) -> Result<Vec<Delivered>, KafkaConnectorError> {
+        self.pending.wait_all().await
+    }
+
+    /// Sends what librdkafka still holds, waiting at most `timeout`
+    /// (at shutdown, after [`AckedProducer::wait_for_acks`]).
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaConnectorError> {
+        self.producer
+            .flush(timeout)
+            .map_err(|source| KafkaConnectorError::Produce {
+                topic: self.topic.clone(),
+                source,
+            })
     }
 }
 

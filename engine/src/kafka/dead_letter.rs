@@ -16,11 +16,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
-use super::ack::{enqueue, Delivered, PendingAcks};
+use super::ack::{AckedProducer, Delivered, Outgoing};
 use super::error::KafkaConnectorError;
-use super::sink::DEFAULT_QUEUE_TIMEOUT;
 use crate::config::KafkaConfig;
 use crate::reject::RejectReason;
 
@@ -42,9 +40,7 @@ pub struct RejectedMessage<'a> {
 
 /// A producer of rejected messages to one topic, counting them by reason.
 pub struct KafkaDeadLetter {
-    producer: FutureProducer,
-    topic: String,
-    pending: PendingAcks,
+    out: AckedProducer,
     counts: BTreeMap<RejectReason, u64>,
 }
 
@@ -65,15 +61,13 @@ impl KafkaDeadLetter {
                 source,
             })?;
         Ok(KafkaDeadLetter {
-            producer,
-            topic: topic.to_string(),
-            pending: PendingAcks::new(),
+            out: AckedProducer::new(producer, topic),
             counts: BTreeMap::new(),
         })
     }
 
     pub fn topic(&self) -> &str {
-        &self.topic
+        self.out.topic()
     }
 
     /// Enqueues `message` with its reason. Counted when enqueued.
@@ -114,17 +108,14 @@ impl KafkaDeadLetter {
             });
             payload = &payload[..DEAD_LETTER_MAX_BYTES];
         }
-        let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic)
-            .payload(payload)
-            .headers(headers);
-        if let Some(key) = message.key {
-            record = record.key(key);
-        }
-        if let Some(timestamp) = message.timestamp {
-            record = record.timestamp(timestamp);
-        }
-        let delivery = enqueue(&self.producer, record, DEFAULT_QUEUE_TIMEOUT).await?;
-        self.pending.push(&self.topic, delivery);
+        self.out
+            .send(Outgoing {
+                key: message.key,
+                payload,
+                headers,
+                timestamp: message.timestamp,
+            })
+            .await?;
         *self.counts.entry(reason).or_default() += 1;
         Ok(())
     }
@@ -141,15 +132,10 @@ impl KafkaDeadLetter {
     /// Waits until the broker has acknowledged every rejected message sent
     /// so far; the source offsets past them may be committed only then.
     pub async fn wait_for_acks(&mut self) -> Result<Vec<Delivered>, KafkaConnectorError> {
-        self.pending.wait_all().await
+        self.out.wait_for_acks().await
     }
 
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaConnectorError> {
-        self.producer
-            .flush(timeout)
-            .map_err(|source| KafkaConnectorError::Produce {
-                topic: self.topic.clone(),
-                source,
-            })
+        self.out.flush(timeout)
     }
 }

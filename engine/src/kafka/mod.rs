@@ -26,7 +26,7 @@ pub mod sink;
 pub mod source;
 pub mod watermark;
 
-pub use ack::{Delivered, PendingAcks};
+pub use ack::{AckedProducer, Delivered, Outgoing, DEFAULT_QUEUE_TIMEOUT};
 pub use context::{RebalanceEvent, TopicPartition};
 pub use dead_letter::{KafkaDeadLetter, RejectedMessage};
 pub use error::KafkaConnectorError;

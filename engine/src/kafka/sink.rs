@@ -9,25 +9,18 @@
 use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
-use super::ack::{enqueue, Delivered, PendingAcks};
+use super::ack::{AckedProducer, Delivered, Outgoing};
 use super::cloudevent::{CloudEvent, STRUCTURED_CONTENT_TYPE};
 use super::error::KafkaConnectorError;
 use crate::config::{CloudEventMode, KafkaConfig};
 use crate::pipeline::OutputEvent;
 use crate::sink::CloudEventEncoder;
 
-/// How long a send waits for room in a full producer queue.
-pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// A producer of CloudEvents to one topic.
 pub struct KafkaSink {
-    producer: FutureProducer,
-    topic: String,
+    out: AckedProducer,
     mode: CloudEventMode,
-    queue_timeout: Duration,
-    pending: PendingAcks,
     sent: u64,
     /// Reused for encoding, so a send allocates nothing in the steady state.
     buffer: Vec<u8>,
@@ -46,18 +39,15 @@ impl KafkaSink {
             }
         })?;
         Ok(KafkaSink {
-            producer,
-            topic: topic.to_string(),
+            out: AckedProducer::new(producer, topic),
             mode,
-            queue_timeout: DEFAULT_QUEUE_TIMEOUT,
-            pending: PendingAcks::new(),
             sent: 0,
             buffer: Vec::new(),
         })
     }
 
     pub fn topic(&self) -> &str {
-        &self.topic
+        self.out.topic()
     }
 
     pub fn mode(&self) -> CloudEventMode {
@@ -71,7 +61,7 @@ impl KafkaSink {
 
     /// Events sent whose delivery has not been awaited yet.
     pub fn unacknowledged(&self) -> usize {
-        self.pending.len()
+        self.out.unacknowledged()
     }
 
     /// Enqueues one event: `cloudevent_json` is its structured JSON (as the
@@ -93,14 +83,14 @@ impl KafkaSink {
                 event.structured,
             ),
         };
-        let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic)
-            .payload(payload)
-            .headers(headers);
-        if let Some(key) = key {
-            record = record.key(key.as_bytes());
-        }
-        let delivery = enqueue(&self.producer, record, self.queue_timeout).await?;
-        self.pending.push(&self.topic, delivery);
+        self.out
+            .send(Outgoing {
+                key: key.map(str::as_bytes),
+                payload,
+                headers,
+                timestamp: None,
+            })
+            .await?;
         self.sent += 1;
         Ok(())
     }
@@ -123,18 +113,12 @@ impl KafkaSink {
     /// Waits until the broker has acknowledged every event sent so far.
     /// An error means some event may not be written: do not commit.
     pub async fn wait_for_acks(&mut self) -> Result<Vec<Delivered>, KafkaConnectorError> {
-        self.pending.wait_all().await
+        self.out.wait_for_acks().await
     }
 
-    /// Sends what librdkafka still holds, waiting at most `timeout`
-    /// (at shutdown, after [`KafkaSink::wait_for_acks`]).
+    /// Sends what librdkafka still holds, waiting at most `timeout`.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaConnectorError> {
-        self.producer
-            .flush(timeout)
-            .map_err(|source| KafkaConnectorError::Produce {
-                topic: self.topic.clone(),
-                source,
-            })
+        self.out.flush(timeout)
     }
 }
 
