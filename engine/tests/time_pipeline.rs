@@ -212,6 +212,15 @@ impl Operator for Echo {
         Ok(())
     }
 
+    fn snapshot(&mut self) -> operators::Result<Vec<u8>> {
+        operators::state::StateWriter::new().finish(&self.sequence)
+    }
+
+    fn restore(&mut self, state: &[u8]) -> operators::Result<()> {
+        (self.sequence, _) = operators::state::StateReader::open(state)?;
+        Ok(())
+    }
+
     fn state_size(&self) -> StateSize {
         StateSize::default()
     }
@@ -278,6 +287,16 @@ impl Operator for Tumbling {
         out: &mut Vec<DerivedBatch>,
     ) -> operators::Result<()> {
         self.fire_before(watermark, out);
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> operators::Result<Vec<u8>> {
+        operators::state::StateWriter::new().finish(&(&self.open, self.sequence, self.last_time))
+    }
+
+    fn restore(&mut self, state: &[u8]) -> operators::Result<()> {
+        ((self.open, self.sequence, self.last_time), _) =
+            operators::state::StateReader::open(state)?;
         Ok(())
     }
 

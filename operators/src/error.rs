@@ -14,6 +14,9 @@ pub enum OperatorError {
     /// A batch did not have the shape the operator was compiled for.
     #[error("unexpected input: {0}")]
     Input(String),
+    /// A state snapshot could not be written or read back.
+    #[error("operator state: {0}")]
+    State(String),
 }
 
 pub type Result<T, E = OperatorError> = std::result::Result<T, E>;

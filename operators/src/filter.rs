@@ -5,11 +5,12 @@ use arrow_array::RecordBatch;
 use dsl::plan::{Catalog, Millis, RuleKind, RulePlan};
 
 use crate::derived::DerivedBatch;
-use crate::emit::{Emitter, EventColumns, MatchInfo};
+use crate::emit::{Emitter, EmitterState, EventColumns, MatchInfo};
 use crate::error::{OperatorError, Result};
 use crate::expr::{filter_batch, lower, FieldLeaves, PhysExpr};
 use crate::operator::{expect_stream, Operator, StateSize};
 use crate::schema::stream_schema;
+use crate::state::{StateReader, StateWriter};
 
 /// The operator of a simple rule. Stateless except for `suppress`.
 #[derive(Debug)]
@@ -81,6 +82,17 @@ impl Operator for FilterOperator {
     fn on_watermark(&mut self, watermark: Millis, _out: &mut Vec<DerivedBatch>) -> Result<()> {
         self.emitter.advance(watermark);
         Ok(())
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<u8>> {
+        let mut writer = StateWriter::new();
+        let state = self.emitter.save(&mut writer)?;
+        writer.finish(&state)
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<()> {
+        let (state, reader) = StateReader::open::<EmitterState>(state)?;
+        self.emitter.load(state, &reader)
     }
 
     fn state_size(&self) -> StateSize {

@@ -6,6 +6,7 @@
 //!   (windowed aggregation): one operator per rule kind, each behind
 //!   [`operator::Operator`].
 //! - [`emit`] shapes matches into derived events; [`suppress`] drops repeats.
+//! - [`state`] turns operator state into bytes for checkpoints and back.
 
 pub mod aggregate;
 pub mod derived;
@@ -17,6 +18,7 @@ pub mod key;
 pub mod operator;
 pub mod pattern;
 pub mod schema;
+pub mod state;
 pub mod suppress;
 pub mod window;
 

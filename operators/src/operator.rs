@@ -28,6 +28,15 @@ pub trait Operator: Send {
     /// `Millis::MAX` at the end of a finite input.
     fn on_watermark(&mut self, watermark: Millis, out: &mut Vec<DerivedBatch>) -> Result<()>;
 
+    /// The operator's whole state as bytes, for a checkpoint (see
+    /// [`crate::state`]). Taking it does not change what the operator does
+    /// next: an operator restored from it behaves exactly like this one.
+    fn snapshot(&mut self) -> Result<Vec<u8>>;
+
+    /// Replaces the state of this freshly built operator with `state`, a
+    /// `snapshot` of an operator of the same rule.
+    fn restore(&mut self, state: &[u8]) -> Result<()>;
+
     /// Open state, for metrics and tests: (open candidates or windows, keys holding state).
     fn state_size(&self) -> StateSize;
 }

@@ -9,8 +9,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use dsl::plan::Millis;
+use serde::{Deserialize, Serialize};
 
+use crate::error::{OperatorError, Result};
 use crate::key::Key;
+use crate::state::{KeyTable, StateReader, StateWriter};
 
 /// Per-key time of the last emission. Rules without `by` have one shared
 /// entry (key `None`).
@@ -78,6 +81,46 @@ impl Suppressor {
         self.dropped
     }
 
+    /// The state for a snapshot; its keys go to `writer`'s tables.
+    pub fn save(&self, writer: &mut StateWriter) -> Result<SuppressorState> {
+        let (last_keys, last_times): (Vec<_>, Vec<_>) = self
+            .last_emitted
+            .iter()
+            .map(|(k, &t)| (k.as_ref(), t))
+            .unzip();
+        let expiry_keys = self.expiries.values().flatten().map(Option::as_ref);
+        Ok(SuppressorState {
+            last_keys: writer.keys(last_keys)?,
+            last_times,
+            expiry_keys: writer.keys(expiry_keys)?,
+            expiries: self
+                .expiries
+                .iter()
+                .map(|(&t, keys)| (t, keys.len() as u32))
+                .collect(),
+            dropped: self.dropped,
+        })
+    }
+
+    /// Replaces the state with a saved one.
+    pub fn load(&mut self, state: SuppressorState, reader: &StateReader) -> Result<()> {
+        let last_keys = reader.keys(&state.last_keys)?;
+        if last_keys.len() != state.last_times.len() {
+            return Err(OperatorError::State(
+                "suppression keys and times differ in number".into(),
+            ));
+        }
+        self.last_emitted = last_keys.into_iter().zip(state.last_times).collect();
+        let mut expiry_keys = reader.keys(&state.expiry_keys)?.into_iter();
+        self.expiries = state
+            .expiries
+            .into_iter()
+            .map(|(time, count)| (time, expiry_keys.by_ref().take(count as usize).collect()))
+            .collect();
+        self.dropped = state.dropped;
+        Ok(())
+    }
+
     /// Keys currently in a quiet period.
     pub fn len(&self) -> usize {
         self.last_emitted.len()
@@ -86,6 +129,18 @@ impl Suppressor {
     pub fn is_empty(&self) -> bool {
         self.last_emitted.is_empty()
     }
+}
+
+/// A [`Suppressor`]'s state in a snapshot.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SuppressorState {
+    last_keys: KeyTable,
+    last_times: Vec<Millis>,
+    /// Every key of `expiries`, flattened in order.
+    expiry_keys: KeyTable,
+    /// Expiry time and how many of `expiry_keys` expire then.
+    expiries: Vec<(Millis, u32)>,
+    dropped: u64,
 }
 
 #[cfg(test)]
@@ -129,6 +184,30 @@ mod tests {
         assert_eq!(s.len(), 2);
         s.advance(12);
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn a_restored_suppressor_behaves_like_the_original() {
+        let mut s = Suppressor::new(10);
+        assert!(s.admit(Some(&key("a")), 0));
+        assert!(s.admit(None, 3));
+        assert!(!s.admit(Some(&key("a")), 4));
+        let mut writer = StateWriter::new();
+        let saved = s.save(&mut writer).unwrap();
+        let bytes = writer.finish(&saved).unwrap();
+        let (saved, reader) = StateReader::open::<SuppressorState>(&bytes).unwrap();
+        let mut restored = Suppressor::new(10);
+        restored.load(saved, &reader).unwrap();
+        assert_eq!(restored.dropped(), 1);
+        for (k, t) in [(Some("a"), 9), (None, 12), (Some("a"), 10), (None, 13)] {
+            let k = k.map(key);
+            assert_eq!(
+                restored.admit(k.as_ref(), t),
+                s.admit(k.as_ref(), t),
+                "{k:?} at {t}"
+            );
+        }
+        assert_eq!(restored.len(), s.len());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use arrow_schema::{DataType as ArrowType, Field as ArrowField, Schema, SchemaRef
 use arrow_select::take::take_record_batch;
 use datafusion_common::ScalarValue;
 use dsl::plan::{Catalog, Expr, ExprKind, Millis, RulePlan};
+use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::derived::{derived_id, DerivedBatch, DerivedMeta, Evidence};
@@ -27,7 +28,8 @@ use crate::error::{OperatorError, Result};
 use crate::expr::{cast_to, column_expr, evaluate, lower, Leaves, PhysExpr};
 use crate::key::Key;
 use crate::schema::{stream_schema, HASH_COLUMN, OFFSET_COLUMN};
-use crate::suppress::Suppressor;
+use crate::state::{StateReader, StateWriter};
+use crate::suppress::{Suppressor, SuppressorState};
 
 pub use events::{EventColumns, EventRows};
 
@@ -58,6 +60,13 @@ enum Column {
     /// A field of the derived stream that this rule does not emit (another
     /// rule with the same emit name does): null.
     Absent(ArrowType),
+}
+
+/// An [`Emitter`]'s state in a snapshot.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EmitterState {
+    next_offset: i64,
+    suppressor: Option<SuppressorState>,
 }
 
 /// Compiled `emit` of one rule, with its suppression state and counters.
@@ -184,6 +193,31 @@ impl Emitter {
     /// Keys held by suppression state.
     pub fn suppression_keys(&self) -> usize {
         self.suppressor.as_ref().map_or(0, Suppressor::len)
+    }
+
+    /// The emitter's state for a snapshot (sequence and suppression).
+    pub fn save(&self, writer: &mut StateWriter) -> Result<EmitterState> {
+        Ok(EmitterState {
+            next_offset: self.next_offset,
+            suppressor: self
+                .suppressor
+                .as_ref()
+                .map(|s| s.save(writer))
+                .transpose()?,
+        })
+    }
+
+    /// Replaces the state with a saved one.
+    pub fn load(&mut self, state: EmitterState, reader: &StateReader) -> Result<()> {
+        self.next_offset = state.next_offset;
+        match (&mut self.suppressor, state.suppressor) {
+            (Some(suppressor), Some(saved)) => suppressor.load(saved, reader),
+            (None, None) => Ok(()),
+            _ => Err(OperatorError::State(format!(
+                "rule `{}`: saved suppression state does not match the rule",
+                self.rule_name
+            ))),
+        }
     }
 
     /// Event time reached `time` (a watermark): expire suppression state.

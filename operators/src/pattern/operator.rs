@@ -276,6 +276,14 @@ impl Operator for PatternOperator {
         Ok(())
     }
 
+    fn snapshot(&mut self) -> Result<Vec<u8>> {
+        Err(OperatorError::State("snapshot: not implemented yet".into()))
+    }
+
+    fn restore(&mut self, _state: &[u8]) -> Result<()> {
+        Err(OperatorError::State("restore: not implemented yet".into()))
+    }
+
     fn state_size(&self) -> StateSize {
         self.automaton.state_size()
     }

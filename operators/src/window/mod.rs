@@ -420,6 +420,14 @@ impl Operator for WindowOperator {
         Ok(())
     }
 
+    fn snapshot(&mut self) -> Result<Vec<u8>> {
+        Err(OperatorError::State("snapshot: not implemented yet".into()))
+    }
+
+    fn restore(&mut self, _state: &[u8]) -> Result<()> {
+        Err(OperatorError::State("restore: not implemented yet".into()))
+    }
+
     fn state_size(&self) -> StateSize {
         StateSize {
             entries: self.windows.len(),
