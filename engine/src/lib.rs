@@ -15,6 +15,7 @@ pub mod config;
 pub mod decode;
 pub mod embedded;
 pub mod generate;
+pub mod job;
 pub mod kafka;
 pub mod pipeline;
 pub mod reject;

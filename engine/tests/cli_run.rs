@@ -401,3 +401,36 @@ fn lines_over_the_size_limit_are_dead_lettered_as_oversize() {
     assert_eq!(dead[0]["line"], 6);
     assert_eq!(lines(&out.stdout).len(), 8, "the other lines flow");
 }
+
+#[test]
+fn a_config_binding_every_stream_to_a_file_runs_them_like_input_flags() {
+    let dir = scratch("config-files");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let data = root.join("examples/fraud/data");
+    let config = format!(
+        "rules = [{rules:?}]\n\
+         [streams.auth]\ntype = \"file\"\npath = {auth:?}\n\
+         [streams.payments]\ntype = \"file\"\npath = {payments:?}\n\
+         [streams.settlements]\ntype = \"file\"\npath = {settlements:?}\n\
+         [sinks.\"*\"]\ntype = \"file\"\npath = \"alerts.jsonl\"\n\
+         [dead_letter]\ntype = \"file\"\npath = \"rejected.jsonl\"\n",
+        rules = root.join("examples/fraud/rules.eddy"),
+        auth = data.join("auth.jsonl"),
+        payments = data.join("payments.jsonl"),
+        settlements = data.join("settlements.jsonl"),
+    );
+    std::fs::write(dir.join("eddy.toml"), config).unwrap();
+    let out = eddy_in(&dir, &["run", "--config", "eddy.toml"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected =
+        std::fs::read_to_string(root.join("examples/fraud/expected/derived.jsonl")).unwrap();
+    let got = std::fs::read_to_string(dir.join("alerts.jsonl")).unwrap();
+    assert_eq!(got, expected);
+    let rejected = std::fs::read_to_string(dir.join("rejected.jsonl")).unwrap();
+    assert_eq!(rejected.lines().count(), 8);
+}

@@ -202,20 +202,50 @@ impl AggregateSpec {
     }
 
     /// A copy of `acc`'s state in a new accumulator (accumulators are not
-    /// `Clone`): for candidates that fork. Some accumulators hand their state
-    /// out destructively, so `acc` itself is rebuilt from it too.
+    /// `Clone`): for candidates that fork.
     pub fn fork(&self, acc: &mut Box<dyn Accumulator>) -> Result<Box<dyn Accumulator>> {
-        let state = acc
-            .state()?
-            .into_iter()
-            .map(|s| s.to_array())
+        let state = self.take_state(acc)?;
+        self.from_state(&state)
+    }
+
+    /// `acc`'s partial state (DataFusion's `Accumulator::state`), to be
+    /// merged into a fresh accumulator by [`AggregateSpec::from_state`].
+    ///
+    /// Some accumulators hand their state out destructively, and a merged
+    /// state need not be bit-identical to the original (float sums), so
+    /// `acc` itself is replaced by one rebuilt from the state returned:
+    /// `acc` and every accumulator rebuilt from that state then continue
+    /// identically.
+    pub fn take_state(&self, acc: &mut Box<dyn Accumulator>) -> Result<Vec<ScalarValue>> {
+        let state = acc.state()?;
+        *acc = self.from_state(&state)?;
+        Ok(state)
+    }
+
+    /// A fresh accumulator holding `state` (one of [`AggregateSpec::take_state`]),
+    /// merged the way DataFusion's two-phase aggregation merges partial
+    /// states. `state` must have the [`AggregateSpec::state_types`]: DataFusion's
+    /// accumulators assume it.
+    pub fn from_state(&self, state: &[ScalarValue]) -> Result<Box<dyn Accumulator>> {
+        let columns = state
+            .iter()
+            .map(ScalarValue::to_array)
             .collect::<Result<Vec<_>, _>>()?;
-        let mut original = self.accumulator()?;
-        original.merge_batch(&state)?;
-        *acc = original;
-        let mut copy = self.accumulator()?;
-        copy.merge_batch(&state)?;
-        Ok(copy)
+        let mut acc = self.accumulator()?;
+        acc.merge_batch(&columns)?;
+        Ok(acc)
+    }
+
+    /// The Arrow types of this aggregate's partial state, one per value of
+    /// [`AggregateSpec::take_state`]: for checking restored states, which
+    /// DataFusion's `merge_batch` would otherwise trust (and panic on).
+    pub fn state_types(&self) -> Result<Vec<ArrowType>> {
+        Ok(self
+            .accumulator()?
+            .state()?
+            .iter()
+            .map(ScalarValue::data_type)
+            .collect())
     }
 }
 

@@ -20,6 +20,7 @@ use arrow_schema::{Field, Schema};
 use datafusion_common::ScalarValue;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::{OperatorError, Result};
 use crate::key::Key;
@@ -205,15 +206,23 @@ fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
     drop(writer);
     // IPC cannot carry the row count of a batch without columns.
     bytes.extend_from_slice(&(batch.num_rows() as u64).to_le_bytes());
+    // The IPC reader trusts lengths it reads: a damaged table must be caught
+    // before it gets there (it may panic or try to allocate without bound).
+    let checksum = xxh3_64(&bytes);
+    bytes.extend_from_slice(&checksum.to_le_bytes());
     Ok(bytes)
 }
 
 fn decode_batch(bytes: &[u8]) -> Result<RecordBatch> {
-    let split = bytes
-        .len()
-        .checked_sub(8)
-        .ok_or_else(|| OperatorError::State("a truncated table".into()))?;
-    let (ipc, rows) = bytes.split_at(split);
+    let truncated = || OperatorError::State("a truncated table".into());
+    let (body, checksum) = bytes.split_at(bytes.len().checked_sub(8).ok_or_else(truncated)?);
+    if u64::from_le_bytes(checksum.try_into().unwrap_or_default()) != xxh3_64(body) {
+        return Err(OperatorError::State(
+            "a damaged table (checksum mismatch)".into(),
+        ));
+    }
+    let split = body.len().checked_sub(8).ok_or_else(truncated)?;
+    let (ipc, rows) = body.split_at(split);
     let rows = u64::from_le_bytes(rows.try_into().unwrap_or_default()) as usize;
     let mut reader = StreamReader::try_new(ipc, None)?;
     let schema = reader.schema();
@@ -274,5 +283,9 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert!(StateReader::open::<u64>(b"\xff\xff\xff").is_err());
         assert!(decode_batch(b"short").is_err());
+        let mut table = encode_batch(&RecordBatch::new_empty(Arc::new(Schema::empty()))).unwrap();
+        assert!(decode_batch(&table).is_ok());
+        table[0] ^= 1;
+        assert!(decode_batch(&table).is_err());
     }
 }

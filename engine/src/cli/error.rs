@@ -37,6 +37,19 @@ pub enum CliError {
     #[error(transparent)]
     Run(#[from] RunError),
     #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("no rule files: give them on the command line or as `rules` in {}", .0.display())]
+    NoRulesInConfig(PathBuf),
+    #[error(
+        "a config that reads files sends every derived event to one place (stdout or one \
+         file) and dead letters to a file; use Kafka streams for other sinks"
+    )]
+    FileRunSinks,
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error(transparent)]
+    Job(#[from] crate::job::JobError),
+    #[error(transparent)]
     Generate(#[from] crate::generate::GenerateError),
 }
 

@@ -9,6 +9,7 @@
 
 pub mod check;
 pub mod error;
+pub mod job;
 pub mod rules;
 pub mod run;
 

@@ -33,9 +33,16 @@ pub struct RunArgs {
     /// Longest accepted input line, in bytes; longer ones are dead-lettered.
     #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
+    /// Run as a streaming job on Kafka as this config file says (see
+    /// examples/eddy.toml), until SIGTERM or SIGINT.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["inputs", "output", "dead_letter"])]
+    pub config: Option<PathBuf>,
 }
 
 pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
+    if let Some(config) = &args.config {
+        return super::job::execute(config, &args.rules);
+    }
     if args.rules.is_empty() {
         return execute_built_in(&crate::embedded::FRAUD, args);
     }
@@ -99,11 +106,16 @@ fn run_program(program: &Program, inputs: Vec<InputSpec>, args: &RunArgs) -> Res
     config.max_line_bytes = args.max_line_bytes;
     let summary = runner::run(program, &config)?;
     report(&summary);
-    Ok(if summary.rejected_total() > 0 {
+    Ok(exit_code(&summary))
+}
+
+/// 0, or 3 when some input went to the dead-letter output.
+pub(super) fn exit_code(summary: &RunSummary) -> u8 {
+    if summary.rejected_total() > 0 {
         exit::INPUT_REJECTED
     } else {
         exit::OK
-    })
+    }
 }
 
 /// `out/alerts.jsonl` gives `out/alerts.dead-letter.jsonl`.
@@ -200,7 +212,7 @@ fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<Strin
 }
 
 /// One line on stderr per rejection reason.
-fn report(summary: &RunSummary) {
+pub(super) fn report(summary: &RunSummary) {
     let place = summary
         .dead_letter
         .as_ref()

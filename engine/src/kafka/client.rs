@@ -16,7 +16,8 @@ pub fn base(kafka: &KafkaConfig) -> ClientConfig {
     config
 }
 
-/// The consumer: in `kafka.group_id`, from the earliest offset when the
+/// The consumer: in `kafka.group_id`, with the range assignor (partition N
+/// of every input topic to one instance), from the earliest offset when the
 /// group has none, and with offsets committed only by eddy, after a
 /// checkpoint (never automatically, never stored per message).
 pub fn consumer(kafka: &KafkaConfig) -> ClientConfig {
@@ -26,6 +27,9 @@ pub fn consumer(kafka: &KafkaConfig) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set_default("auto.offset.reset", "earliest")
+        // Co-partitioned topics: partition N of every input topic goes to
+        // the same instance, which keeps the state of partition N's keys.
+        .set_default("partition.assignment.strategy", "range")
         .set_default("enable.partition.eof", "false");
     config
 }

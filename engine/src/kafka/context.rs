@@ -8,7 +8,7 @@
 //! as a [`RebalanceEvent`] for the runtime to act on.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::types::RDKafkaRespErr;
@@ -34,14 +34,33 @@ pub enum RebalanceEvent {
     Failed(String),
 }
 
+/// Where newly assigned partitions start, decided inside the rebalance
+/// callback: the partitions' checkpoints may have been written by another
+/// instance a moment ago, so they are read at assignment, not at startup.
+pub trait ResumeSource: Send + Sync {
+    /// For `partitions`, just assigned to this instance: the next offset to
+    /// read of those with a known one.
+    fn resume_offsets(&self, partitions: &[TopicPartition]) -> Vec<(TopicPartition, i64)>;
+}
+
 /// The consumer context: resume offsets in, rebalance events out.
 #[derive(Default)]
 pub struct RebalanceRecorder {
     resume: Mutex<BTreeMap<TopicPartition, i64>>,
+    /// Consulted first at each assignment; its answers replace `resume`'s.
+    source: Option<Arc<dyn ResumeSource>>,
     events: Mutex<VecDeque<RebalanceEvent>>,
 }
 
 impl RebalanceRecorder {
+    /// A recorder that asks `source` where assigned partitions resume.
+    pub fn with_resume_source(source: Arc<dyn ResumeSource>) -> Self {
+        RebalanceRecorder {
+            source: Some(source),
+            ..RebalanceRecorder::default()
+        }
+    }
+
     /// Where `partition` should start when it is next assigned (the offset
     /// of the next message to read). Later calls for one partition keep the
     /// larger offset.
@@ -70,6 +89,12 @@ impl RebalanceRecorder {
 
     fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
         let partitions = partitions_of(tpl);
+        if let Some(source) = &self.source {
+            let mut resume = lock(&self.resume);
+            for (partition, offset) in source.resume_offsets(&partitions) {
+                resume.insert(partition, offset);
+            }
+        }
         {
             let resume = lock(&self.resume);
             for partition in &partitions {

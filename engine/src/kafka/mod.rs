@@ -27,7 +27,7 @@ pub mod source;
 pub mod watermark;
 
 pub use ack::{AckedProducer, Delivered, Outgoing, DEFAULT_QUEUE_TIMEOUT};
-pub use context::{RebalanceEvent, TopicPartition};
+pub use context::{RebalanceEvent, ResumeSource, TopicPartition};
 pub use dead_letter::{KafkaDeadLetter, RejectedMessage};
 pub use error::KafkaConnectorError;
 pub use sink::KafkaSink;

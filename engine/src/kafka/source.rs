@@ -16,6 +16,7 @@
 //! Offsets are never committed automatically or per message.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dsl::plan::Millis;
@@ -23,7 +24,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::context::{RebalanceEvent, RebalanceRecorder, TopicPartition};
+use super::context::{RebalanceEvent, RebalanceRecorder, ResumeSource, TopicPartition};
 use super::error::KafkaConnectorError;
 use super::watermark::{Frontier, PartitionClocks};
 use crate::checkpoint::SourceOffset;
@@ -110,6 +111,31 @@ impl KafkaSource {
                 offset.next_offset,
             );
         }
+        Self::open_with(kafka, topics, context, options)
+    }
+
+    /// Like [`KafkaSource::open`], with assigned partitions resuming where
+    /// `resume` says, asked at each assignment.
+    pub fn open_resuming(
+        kafka: &KafkaConfig,
+        topics: &[&str],
+        resume: Arc<dyn ResumeSource>,
+        options: SourceOptions,
+    ) -> Result<Self, KafkaConnectorError> {
+        Self::open_with(
+            kafka,
+            topics,
+            RebalanceRecorder::with_resume_source(resume),
+            options,
+        )
+    }
+
+    fn open_with(
+        kafka: &KafkaConfig,
+        topics: &[&str],
+        context: RebalanceRecorder,
+        options: SourceOptions,
+    ) -> Result<Self, KafkaConnectorError> {
         let consumer: StreamConsumer<RebalanceRecorder> = super::client::consumer(kafka)
             .create_with_context(context)
             .map_err(|source| KafkaConnectorError::Create {
@@ -266,6 +292,13 @@ impl KafkaSource {
                 _ => None,
             })
             .collect())
+    }
+
+    /// How many partitions `topic` has, if the broker knows the topic.
+    pub fn partition_count(&self, topic: &str, timeout: Duration) -> Option<usize> {
+        let metadata = self.consumer.fetch_metadata(Some(topic), timeout).ok()?;
+        let topic = metadata.topics().iter().find(|t| t.name() == topic)?;
+        (topic.error().is_none()).then_some(topic.partitions().len())
     }
 
     /// Drains the rebalance events and updates positions and clocks.

@@ -6,12 +6,13 @@
 //! derived events out, so a file runner and a Kafka runner can share it.
 
 pub mod output;
+mod snapshot;
 
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, TimestampMillisecondType};
-use arrow_array::{Array, BooleanArray, RecordBatch};
+use arrow_array::{Array, BooleanArray, Int64Array, RecordBatch, TimestampMillisecondArray};
 use arrow_schema::ArrowError;
 use arrow_select::concat::concat_batches;
 use arrow_select::filter::filter_record_batch;
@@ -20,6 +21,7 @@ use operators::schema::OFFSET_COLUMN;
 use operators::{DerivedBatch, Operator, OperatorError};
 
 pub use output::{OutputBuffer, OutputEvent};
+pub use snapshot::PIPELINE_STATE_ENTRY;
 
 use crate::time::{ReorderBuffer, Run, SourceProgress, StreamClock};
 
@@ -46,6 +48,20 @@ pub enum PipelineError {
     BadBatch { stream: String, problem: String },
     #[error("derived events of rule `{0}` feed back into it (rule cycle)")]
     Cycle(String),
+    /// The state of `part` (a rule, or [`PIPELINE_STATE_ENTRY`]) could not
+    /// be snapshotted or restored.
+    #[error("state of `{part}`: {source}")]
+    State {
+        part: String,
+        #[source]
+        source: OperatorError,
+    },
+    #[error("the saved state has no entry for `{0}`")]
+    StateMissing(String),
+    #[error("the saved state has an entry `{0}` that this program does not have")]
+    StateUnknown(String),
+    #[error("the saved state has more than one entry for `{0}`")]
+    StateDuplicate(String),
 }
 
 /// An event rejected as late by [`Pipeline::push`].
@@ -241,9 +257,33 @@ impl Pipeline {
         })
     }
 
+    /// Marks input stream `stream` as quiet or active again (see
+    /// [`StreamClock::set_idle`]) and releases what that allows.
+    pub fn set_stream_idle(
+        &mut self,
+        stream: usize,
+        idle: bool,
+    ) -> Result<Progress, PipelineError> {
+        let name = self.stream_name(stream);
+        self.clocks
+            .get_mut(stream)
+            .and_then(Option::as_mut)
+            .ok_or(PipelineError::NotAnInput(name.to_string()))?
+            .set_idle(idle);
+        Ok(Progress {
+            late: Vec::new(),
+            ready: self.advance()?,
+        })
+    }
+
     /// Events waiting in the reorder buffer.
     pub fn buffered_events(&self) -> usize {
         self.reorder.len()
+    }
+
+    /// Derived events waiting for the watermark to pass their time.
+    pub fn waiting_output(&self) -> usize {
+        self.output.len()
     }
 
     /// Open operator state summed over the rules.
@@ -266,23 +306,12 @@ impl Pipeline {
             (Some(t), Some(o)) => (t, o),
             _ => return Err(PipelineError::NotAnInput(name.to_string())),
         };
-        let bad = |problem: String| PipelineError::BadBatch {
-            stream: name.to_string(),
-            problem,
-        };
-        let times = batch
-            .columns()
-            .get(time_col)
-            .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
-            .ok_or_else(|| bad("no millisecond timestamp column for the event time".into()))?;
-        if times.null_count() > 0 {
-            return Err(bad("the event-time column has nulls".into()));
-        }
-        let offsets = batch
-            .columns()
-            .get(offset_col)
-            .and_then(|c| c.as_primitive_opt::<Int64Type>())
-            .ok_or_else(|| bad(format!("no Int64 `{OFFSET_COLUMN}` column")))?;
+        let (times, offsets) = event_columns(batch, time_col, offset_col).map_err(|problem| {
+            PipelineError::BadBatch {
+                stream: name.to_string(),
+                problem,
+            }
+        })?;
         let clock = self
             .clocks
             .get_mut(stream)
@@ -495,4 +524,27 @@ impl Pipeline {
             .cloned()
             .unwrap_or_else(|| Arc::from(format!("#{stream}")))
     }
+}
+
+/// The event-time and offset columns of a batch of an input stream, as
+/// [`Pipeline::push`] requires them; otherwise what is wrong.
+fn event_columns(
+    batch: &RecordBatch,
+    time_col: usize,
+    offset_col: usize,
+) -> Result<(&TimestampMillisecondArray, &Int64Array), String> {
+    let times = batch
+        .columns()
+        .get(time_col)
+        .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+        .ok_or("no millisecond timestamp column for the event time")?;
+    if times.null_count() > 0 {
+        return Err("the event-time column has nulls".into());
+    }
+    let offsets = batch
+        .columns()
+        .get(offset_col)
+        .and_then(|c| c.as_primitive_opt::<Int64Type>())
+        .ok_or_else(|| format!("no Int64 `{OFFSET_COLUMN}` column"))?;
+    Ok((times, offsets))
 }

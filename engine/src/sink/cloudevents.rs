@@ -15,6 +15,7 @@
 use dsl::plan::Program;
 
 use super::json::{rfc3339_millis, write_str, write_value};
+use crate::kafka::chunk::split_record_number;
 use crate::pipeline::OutputEvent;
 
 /// What the envelope needs to know of one rule.
@@ -30,6 +31,9 @@ struct RuleEnvelope {
 #[derive(Debug, Clone)]
 pub struct CloudEventEncoder {
     rules: Vec<RuleEnvelope>,
+    /// Input streams whose evidence offsets are Kafka record numbers, to be
+    /// shown as partition and offset (empty for file runs).
+    kafka_streams: Vec<String>,
 }
 
 impl CloudEventEncoder {
@@ -44,7 +48,25 @@ impl CloudEventEncoder {
                 fields: rule.emit.fields.iter().map(|f| f.name.clone()).collect(),
             })
             .collect();
-        CloudEventEncoder { rules }
+        CloudEventEncoder {
+            rules,
+            kafka_streams: Vec::new(),
+        }
+    }
+
+    /// An encoder for a job reading the input streams from Kafka: evidence
+    /// of those streams names the partition and offset of its message.
+    pub fn for_kafka(program: &Program) -> Self {
+        CloudEventEncoder {
+            kafka_streams: program
+                .catalog
+                .streams
+                .iter()
+                .filter(|s| s.derived_from.is_none())
+                .map(|s| s.name.clone())
+                .collect(),
+            ..CloudEventEncoder::new(program)
+        }
     }
 
     /// Appends one CloudEvent and a newline to `out`.
@@ -104,7 +126,14 @@ impl CloudEventEncoder {
             }
             out.extend_from_slice(b"\"stream\":");
             write_str(out, &evidence.stream);
-            out.extend_from_slice(format!(",\"offset\":{}}}", evidence.offset).as_bytes());
+            if self.kafka_streams.contains(&evidence.stream) {
+                let (partition, offset) = split_record_number(evidence.offset);
+                out.extend_from_slice(
+                    format!(",\"partition\":{partition},\"offset\":{offset}}}").as_bytes(),
+                );
+            } else {
+                out.extend_from_slice(format!(",\"offset\":{}}}", evidence.offset).as_bytes());
+            }
         }
         out.push(b']');
         if let Some((start, end)) = meta.window {

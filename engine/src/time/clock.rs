@@ -7,9 +7,10 @@
 //! the source reports.
 
 use dsl::plan::Millis;
+use serde::{Deserialize, Serialize};
 
 /// How far a source has come, as the source sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SourceProgress {
     /// Every event still to come is at or after this time, up to the
     /// lateness (for Kafka: the minimum over the active partitions of the
@@ -22,7 +23,7 @@ pub enum SourceProgress {
     Idle,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum Mode {
     /// The watermark follows the newest admitted event.
     OwnEvents,
@@ -38,6 +39,9 @@ pub struct StreamClock {
     /// The last watermark reported by a driving source, kept through idleness.
     driven_watermark: Millis,
     finished: bool,
+    /// Set by a source whose input has been quiet for a while (processing
+    /// time, so not part of a snapshot): the stream stops holding time back.
+    idle: bool,
 }
 
 impl StreamClock {
@@ -48,6 +52,7 @@ impl StreamClock {
             mode: Mode::OwnEvents,
             driven_watermark: Millis::MIN,
             finished: false,
+            idle: false,
         }
     }
 
@@ -69,6 +74,9 @@ impl StreamClock {
     /// The watermark this stream holds the pipeline's time back to; `None`
     /// while its source is idle.
     pub fn holds_back(&self) -> Option<Millis> {
+        if self.idle && !self.finished {
+            return None;
+        }
         match self.mode {
             Mode::Driven(SourceProgress::Idle) if !self.finished => None,
             _ => Some(self.watermark()),
@@ -103,4 +111,39 @@ impl StreamClock {
     pub fn is_finished(&self) -> bool {
         self.finished
     }
+
+    /// The source of this stream is quiet (`true`) or has data again: while
+    /// idle, the stream does not hold the pipeline's time back.
+    pub fn set_idle(&mut self, idle: bool) {
+        self.idle = idle;
+    }
+
+    /// The state for a snapshot. The lateness is not part of it: it comes
+    /// from the program the clock is rebuilt from.
+    pub fn save(&self) -> StreamClockState {
+        StreamClockState {
+            newest: self.newest,
+            mode: self.mode,
+            driven_watermark: self.driven_watermark,
+            finished: self.finished,
+        }
+    }
+
+    /// Replaces the state with a saved one.
+    pub fn load(&mut self, state: StreamClockState) {
+        self.newest = state.newest;
+        self.mode = state.mode;
+        self.driven_watermark = state.driven_watermark;
+        self.finished = state.finished;
+        self.idle = false;
+    }
+}
+
+/// A [`StreamClock`]'s state in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamClockState {
+    newest: Option<Millis>,
+    mode: Mode,
+    driven_watermark: Millis,
+    finished: bool,
 }

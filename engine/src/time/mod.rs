@@ -10,5 +10,5 @@
 pub mod clock;
 pub mod reorder;
 
-pub use clock::{SourceProgress, StreamClock};
-pub use reorder::{ReorderBuffer, Run};
+pub use clock::{SourceProgress, StreamClock, StreamClockState};
+pub use reorder::{ReorderBuffer, ReorderState, Run};

@@ -2,12 +2,16 @@
 //! releases them in global order as runs of consecutive same-stream events.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
-use arrow_array::RecordBatch;
+use arrow_array::{RecordBatch, UInt32Array};
 use arrow_schema::ArrowError;
 use arrow_select::interleave::interleave_record_batch;
+use arrow_select::take::take_record_batch;
 use dsl::plan::Millis;
+use operators::state::{StateReader, StateWriter, TableId};
+use operators::OperatorError;
+use serde::{Deserialize, Serialize};
 
 /// Consecutive released events of one stream, as one batch.
 #[derive(Debug, Clone)]
@@ -142,6 +146,118 @@ impl ReorderBuffer {
         interleave_record_batch(&batches, &indices)
     }
 
+    /// The state for a snapshot: per slot, only its waiting rows go to
+    /// `writer`'s tables. Slot numbers and the free list are kept as they
+    /// are, because the slot breaks ties between events of equal time,
+    /// stream and offset.
+    pub fn save(&self, writer: &mut StateWriter) -> Result<ReorderState, OperatorError> {
+        let mut waiting: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
+        for Reverse(pending) in &self.queue {
+            waiting.entry(pending.slot).or_default().push(*pending);
+        }
+        let mut slots = Vec::with_capacity(waiting.len());
+        for (slot, mut pending) in waiting {
+            pending.sort_by_key(|p| p.row);
+            let batch = self
+                .slots
+                .get(slot)
+                .and_then(Option::as_ref)
+                .map(|s| &s.batch)
+                .ok_or_else(|| {
+                    OperatorError::State(format!("reorder slot {slot} is not in use"))
+                })?;
+            let compacted = if pending.len() == batch.num_rows() {
+                batch.clone()
+            } else {
+                let rows = UInt32Array::from_iter_values(pending.iter().map(|p| p.row as u32));
+                take_record_batch(batch, &rows)?
+            };
+            slots.push(SlotState {
+                slot: slot as u32,
+                stream: pending[0].stream as u32,
+                table: writer.batch(compacted),
+                times: pending.iter().map(|p| p.time).collect(),
+                offsets: pending.iter().map(|p| p.offset).collect(),
+            });
+        }
+        Ok(ReorderState {
+            slot_count: self.slots.len() as u32,
+            free_slots: self.free_slots.iter().map(|&s| s as u32).collect(),
+            slots,
+        })
+    }
+
+    /// Replaces the contents with saved ones. `check_batch` vets each
+    /// restored batch for its stream (the caller knows the schemas), so a
+    /// corrupt snapshot is refused here rather than failing an operator.
+    pub fn load(
+        &mut self,
+        state: ReorderState,
+        reader: &StateReader,
+        check_batch: impl Fn(usize, &RecordBatch) -> Result<(), String>,
+    ) -> Result<(), OperatorError> {
+        let slot_count = state.slot_count as usize;
+        if state.free_slots.len() + state.slots.len() != slot_count {
+            return Err(OperatorError::State(format!(
+                "{slot_count} reorder slots, but {} free and {} in use",
+                state.free_slots.len(),
+                state.slots.len()
+            )));
+        }
+        let mut taken = vec![false; slot_count];
+        let mut take = |slot: u32| match taken.get_mut(slot as usize) {
+            Some(used) if !*used => {
+                *used = true;
+                Ok(slot as usize)
+            }
+            _ => Err(OperatorError::State(format!(
+                "reorder slot {slot} is out of range or twice"
+            ))),
+        };
+        let free_slots = state
+            .free_slots
+            .iter()
+            .map(|&s| take(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut slots: Vec<Option<Slot>> = (0..slot_count).map(|_| None).collect();
+        let mut queue = BinaryHeap::new();
+        for saved in state.slots {
+            let slot = take(saved.slot)?;
+            let stream = saved.stream as usize;
+            let batch = reader.batch(saved.table)?.as_ref().clone();
+            let rows = batch.num_rows();
+            if rows == 0 || saved.times.len() != rows || saved.offsets.len() != rows {
+                return Err(OperatorError::State(format!(
+                    "reorder slot {slot}: {rows} rows, {} times, {} offsets",
+                    saved.times.len(),
+                    saved.offsets.len()
+                )));
+            }
+            check_batch(stream, &batch).map_err(|problem| {
+                OperatorError::State(format!("reorder slot {slot} (stream {stream}): {problem}"))
+            })?;
+            for (row, (&time, &offset)) in saved.times.iter().zip(&saved.offsets).enumerate() {
+                queue.push(Reverse(Pending {
+                    time,
+                    stream,
+                    offset,
+                    slot,
+                    row,
+                }));
+            }
+            slots[slot] = Some(Slot {
+                batch,
+                waiting: rows,
+            });
+        }
+        *self = ReorderBuffer {
+            queue,
+            slots,
+            free_slots,
+        };
+        Ok(())
+    }
+
     fn forget(&mut self, slot: usize) {
         if let Some(s) = self.slots[slot].as_mut() {
             s.waiting -= 1;
@@ -150,5 +266,107 @@ impl ReorderBuffer {
                 self.free_slots.push(slot);
             }
         }
+    }
+}
+
+/// A [`ReorderBuffer`]'s state in a snapshot.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReorderState {
+    /// How many slot numbers exist, free or in use.
+    slot_count: u32,
+    /// The free list, in order (the last is reused first).
+    free_slots: Vec<u32>,
+    slots: Vec<SlotState>,
+}
+
+/// One slot in use: its waiting rows, compacted in their original order.
+#[derive(Debug, Serialize, Deserialize)]
+struct SlotState {
+    slot: u32,
+    /// Catalog index of the stream of the slot's events.
+    stream: u32,
+    table: TableId,
+    /// Per row of `table`: its event time and offset (the release order).
+    times: Vec<Millis>,
+    offsets: Vec<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int64Array};
+
+    use super::*;
+
+    fn batch(values: &[i64]) -> RecordBatch {
+        let column: ArrayRef = Arc::new(Int64Array::from(values.to_vec()));
+        RecordBatch::try_from_iter([("v", column)]).unwrap()
+    }
+
+    fn accept(_: usize, _: &RecordBatch) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn round_trip(buffer: &ReorderBuffer) -> Result<ReorderBuffer, OperatorError> {
+        let mut writer = StateWriter::new();
+        let state = buffer.save(&mut writer)?;
+        let bytes = writer.finish(&state)?;
+        let (state, reader) = StateReader::open::<ReorderState>(&bytes)?;
+        let mut restored = ReorderBuffer::new();
+        restored.load(state, &reader, accept)?;
+        Ok(restored)
+    }
+
+    fn released(buffer: &mut ReorderBuffer) -> Vec<(usize, Vec<RecordBatch>)> {
+        buffer
+            .release_before(None)
+            .unwrap()
+            .into_iter()
+            .map(|run| (run.stream, vec![run.batch]))
+            .collect()
+    }
+
+    #[test]
+    fn a_restored_buffer_keeps_slots_and_releases_the_same_runs() {
+        let mut buffer = ReorderBuffer::new();
+        buffer.insert(0, batch(&[1, 2, 3]), &[10, 30, 20], &[1, 2, 3]);
+        buffer.insert(1, batch(&[4, 5]), &[5, 40], &[1, 2]);
+        buffer.insert(0, batch(&[6]), &[20], &[3]);
+        buffer.release_before(Some(15)).unwrap();
+        let mut restored = round_trip(&buffer).unwrap();
+        assert_eq!(restored.len(), buffer.len());
+        assert_eq!(restored.free_slots, buffer.free_slots);
+        // Slot 0 kept only its waiting rows, in their order.
+        assert_eq!(restored.slots[0].as_ref().unwrap().batch, batch(&[2, 3]));
+        // A new batch takes the same free slot in both.
+        for b in [&mut buffer, &mut restored] {
+            b.insert(1, batch(&[7]), &[20], &[0]);
+        }
+        assert_eq!(released(&mut restored), released(&mut buffer));
+    }
+
+    #[test]
+    fn inconsistent_slots_are_refused() {
+        let mut buffer = ReorderBuffer::new();
+        buffer.insert(0, batch(&[1, 2]), &[10, 20], &[1, 2]);
+        buffer.insert(0, batch(&[3]), &[30], &[3]);
+        let mut writer = StateWriter::new();
+        let state = buffer.save(&mut writer).unwrap();
+        let bytes = writer.finish(&state).unwrap();
+        let load = |change: &dyn Fn(&mut ReorderState)| {
+            let (mut state, reader) = StateReader::open::<ReorderState>(&bytes).unwrap();
+            change(&mut state);
+            ReorderBuffer::new().load(state, &reader, accept)
+        };
+        assert!(load(&|_| {}).is_ok());
+        assert!(load(&|s| s.slot_count = 5).is_err());
+        assert!(load(&|s| s.slots[1].slot = 0).is_err());
+        assert!(load(&|s| s.slots[1].slot = 9).is_err());
+        assert!(load(&|s| s.slots[0].times.pop().map(drop).unwrap_or(())).is_err());
+        assert!(load(&|s| s.slots[0].table = 7).is_err());
+        let refuse = |_: usize, _: &RecordBatch| Err("no".to_string());
+        let (state, reader) = StateReader::open::<ReorderState>(&bytes).unwrap();
+        assert!(ReorderBuffer::new().load(state, &reader, refuse).is_err());
     }
 }

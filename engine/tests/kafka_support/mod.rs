@@ -8,9 +8,11 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use engine::config::KafkaConfig;
@@ -206,4 +208,614 @@ pub fn read_back(brokers: &str, topic: &str, partitions: i32, count: usize) -> V
         &[brokers, topic, &partitions.to_string(), &count.to_string()],
     );
     serde_json::from_str(out.trim()).expect("python's JSON")
+}
+
+// ---------------------------------------------------------------------------
+// The streaming job (`eddy run --config`): produce inputs, run eddy as a
+// child process, read its outputs back, and compare with the file run.
+// ---------------------------------------------------------------------------
+
+/// How often the bounded waits below look again.
+pub const POLL: Duration = Duration::from_millis(250);
+
+/// One message to produce: to `partition` of `topic`, with `value` as is
+/// (any bytes that are valid UTF-8; broken JSON included on purpose).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outgoing {
+    pub topic: String,
+    pub partition: i32,
+    pub key: Option<String>,
+    pub value: String,
+}
+
+/// Produces the JSON lines of file argv[2] (one [`Outgoing`] each) with
+/// confluent-kafka, in file order, and prints how many were delivered.
+/// `message.max.bytes` is raised so the oversize tests can send 10 MB.
+/// A file rather than argv: argv strings are limited to 128 KiB each.
+pub const PY_PRODUCE_FILE: &str = r#"
+import json, sys
+from confluent_kafka import Producer
+brokers, path = sys.argv[1], sys.argv[2]
+producer = Producer({"bootstrap.servers": brokers, "message.max.bytes": 20000000,
+                     "enable.idempotence": True})
+delivered, failed = [0], []
+def report(err, msg):
+    if err is not None:
+        failed.append(str(err))
+    else:
+        delivered[0] += 1
+with open(path, encoding="utf-8") as lines:
+    for line in lines:
+        m = json.loads(line)
+        while True:
+            try:
+                producer.produce(m["topic"], key=m["key"], value=m["value"].encode("utf-8"),
+                                 partition=m["partition"], on_delivery=report)
+                break
+            except BufferError:
+                producer.poll(0.1)
+producer.flush(30)
+if failed:
+    print(failed[:5], file=sys.stderr)
+print(delivered[0])
+"#;
+
+/// Produces `messages` in order (order is kept within a partition) and
+/// asserts that every one was delivered. `scratch` holds the hand-over file.
+pub fn produce(brokers: &str, scratch: &Path, messages: &[Outgoing]) {
+    let path = scratch.join(format!("produce-{}.jsonl", unique("batch")));
+    let mut text = String::new();
+    for message in messages {
+        text.push_str(&serde_json::to_string(message).expect("JSON of a message"));
+        text.push('\n');
+    }
+    std::fs::write(&path, text).expect("write the messages to produce");
+    let delivered = python(
+        PY_PRODUCE_FILE,
+        &[brokers, path.to_str().expect("UTF-8 path")],
+    );
+    assert_eq!(
+        delivered.trim(),
+        messages.len().to_string(),
+        "every message delivered"
+    );
+    let _ = std::fs::remove_file(path);
+}
+
+/// Reads every message of partitions `0..argv[3]` of topic argv[2] up to
+/// the end at the time of the call (each partition's high watermark), in
+/// the shape of [`PY_READ`]. Bounded: gives up after 30 s.
+pub const PY_READ_ALL: &str = r#"
+import json, sys, time
+from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+brokers, topic, partitions = sys.argv[1], sys.argv[2], int(sys.argv[3])
+consumer = Consumer({"bootstrap.servers": brokers, "group.id": "eddy-test-reader",
+                     "enable.auto.commit": False, "fetch.max.bytes": 100000000,
+                     "max.partition.fetch.bytes": 100000000})
+ends = {}
+for p in range(partitions):
+    low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+    if high > low:
+        ends[p] = high
+consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+out, next_offset, deadline = [], {p: 0 for p in ends}, time.time() + 30
+while any(next_offset[p] < ends[p] for p in ends) and time.time() < deadline:
+    m = consumer.poll(0.5)
+    if m is None:
+        continue
+    if m.error():
+        print(m.error(), file=sys.stderr)
+        continue
+    next_offset[m.partition()] = m.offset() + 1
+    out.append({"partition": m.partition(), "offset": m.offset(),
+                "key": None if m.key() is None else m.key().decode("utf-8", "replace"),
+                "value_hex": (m.value() or b"").hex(),
+                "headers": {k: (v or b"").decode("utf-8", "replace") for k, v in (m.headers() or [])}})
+consumer.close()
+missing = {p: ends[p] - next_offset[p] for p in ends if next_offset[p] < ends[p]}
+if missing:
+    print("messages missing at the deadline: %s" % missing, file=sys.stderr)
+    sys.exit(1)
+print(json.dumps(out))
+"#;
+
+/// Every message in `topic` now, read by confluent-kafka.
+pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<ReadBack> {
+    let out = python(PY_READ_ALL, &[brokers, topic, &partitions.to_string()]);
+    serde_json::from_str(out.trim()).expect("python's JSON")
+}
+
+/// A derived event as compared between runs: everything but the evidence,
+/// whose offsets are line numbers in a file run and record numbers on Kafka.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Derived {
+    pub id: String,
+    pub kind: String,
+    pub time: String,
+    pub subject: Option<String>,
+    /// `data` without `evidence`, as canonical JSON text.
+    pub data: String,
+}
+
+impl Derived {
+    /// From a CloudEvent in JSON (a file run's line, or a structured-mode
+    /// Kafka value).
+    pub fn from_cloudevent(event: &serde_json::Value) -> Derived {
+        let text = |name: &str| event[name].as_str().map(str::to_string);
+        Derived {
+            id: text("id").expect("a CloudEvent has an id"),
+            kind: text("type").expect("a CloudEvent has a type"),
+            time: text("time").expect("a derived event has a time"),
+            subject: text("subject"),
+            data: without_evidence(&event["data"]),
+        }
+    }
+
+    /// From a binary-mode Kafka message: attributes in `ce_` headers, the
+    /// data as the value.
+    pub fn from_binary(message: &ReadBack) -> Derived {
+        let header = |name: &str| message.headers.get(name).cloned();
+        let data: serde_json::Value =
+            serde_json::from_slice(&message.value()).expect("binary mode: the value is JSON data");
+        Derived {
+            id: header("ce_id").expect("ce_id header"),
+            kind: header("ce_type").expect("ce_type header"),
+            time: header("ce_time").expect("ce_time header"),
+            subject: header("ce_subject"),
+            data: without_evidence(&data),
+        }
+    }
+
+    /// From a message of a sink topic in either mode.
+    pub fn from_message(message: &ReadBack) -> Derived {
+        if message.headers.contains_key("ce_id") {
+            Derived::from_binary(message)
+        } else {
+            let event: serde_json::Value = serde_json::from_slice(&message.value())
+                .expect("structured mode: the value is a CloudEvent");
+            Derived::from_cloudevent(&event)
+        }
+    }
+}
+
+fn without_evidence(data: &serde_json::Value) -> String {
+    let mut data = data.clone();
+    if let Some(fields) = data.as_object_mut() {
+        fields.remove("evidence");
+    }
+    // serde_json's maps are sorted, so equal data gives equal text.
+    data.to_string()
+}
+
+/// The derived events of a run, once each, by id. Panics if one id comes
+/// with two different events: a replay must reproduce events exactly.
+pub fn dedupe(events: impl IntoIterator<Item = Derived>) -> BTreeMap<String, Derived> {
+    let mut by_id: BTreeMap<String, Derived> = BTreeMap::new();
+    for event in events {
+        if let Some(seen) = by_id.get(&event.id) {
+            assert_eq!(seen, &event, "one id, two different derived events");
+        } else {
+            by_id.insert(event.id.clone(), event);
+        }
+    }
+    by_id
+}
+
+/// Keeps the events a streaming job must have emitted by now: those before
+/// `cutoff` (an RFC 3339 UTC time in eddy's millisecond format, which
+/// orders as text).
+pub fn before(events: &BTreeMap<String, Derived>, cutoff: &str) -> BTreeMap<String, Derived> {
+    events
+        .iter()
+        .filter(|(_, e)| e.time.as_str() < cutoff)
+        .map(|(id, e)| (id.clone(), e.clone()))
+        .collect()
+}
+
+/// `millis` since the epoch in eddy's CloudEvent time format.
+pub fn rfc3339_millis(millis: i64) -> String {
+    let days = millis.div_euclid(86_400_000);
+    let ms_of_day = millis.rem_euclid(86_400_000);
+    // Civil-from-days (Howard Hinnant's algorithm), proleptic Gregorian.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        ms_of_day / 3_600_000,
+        ms_of_day / 60_000 % 60,
+        ms_of_day / 1000 % 60,
+        ms_of_day % 1000
+    )
+}
+
+/// What a file run of the same rules over the same input gives: the oracle.
+pub struct FileRun {
+    pub events: BTreeMap<String, Derived>,
+    /// The file run's dead-letter records (`line`, `reason`, `stream`, ...).
+    pub rejected: Vec<serde_json::Value>,
+}
+
+/// Runs `eddy run RULES --input STREAM=PATH ... --output` in `dir`.
+pub fn file_run(dir: &Path, rules: &Path, inputs: &[(&str, PathBuf)]) -> FileRun {
+    let output = dir.join(format!("{}.oracle.jsonl", unique("file-run")));
+    let dead_letter = output.with_extension("dead-letter.jsonl");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_eddy"));
+    command.current_dir(dir).arg("run").arg(rules);
+    for (stream, path) in inputs {
+        command
+            .arg("--input")
+            .arg(format!("{stream}={}", path.display()));
+    }
+    let out = command
+        .arg("--output")
+        .arg(&output)
+        .arg("--dead-letter")
+        .arg(&dead_letter)
+        .output()
+        .expect("eddy runs");
+    // 0: clean; 3: some input went to the dead letter, as the examples intend.
+    assert!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "the file run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json_lines = |path: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    };
+    FileRun {
+        events: dedupe(json_lines(&output).iter().map(Derived::from_cloudevent)),
+        rejected: json_lines(&dead_letter),
+    }
+}
+
+/// The settings of an `eddy.toml` for a test job; `toml()` writes it.
+pub struct JobConfig {
+    pub brokers: String,
+    pub group: String,
+    pub checkpoint_dir: PathBuf,
+    /// `(stream, topic, key_field)`.
+    pub streams: Vec<(String, String, Option<String>)>,
+    /// The `[sinks."*"]` topic and CloudEvents mode.
+    pub sink_topic: String,
+    pub sink_mode: &'static str,
+    pub dead_letter_topic: Option<String>,
+    pub max_message_bytes: Option<usize>,
+}
+
+impl JobConfig {
+    pub fn toml(&self) -> String {
+        let mut text = format!(
+            concat!(
+                "idle_partition_timeout = \"1s\"\n",
+                "{max}",
+                "[kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"{group}\"\n",
+                "batch_wait = \"50ms\"\n",
+                // Without these, group joins on the test broker take minutes.
+                "[kafka.client]\n\"session.timeout.ms\" = \"6000\"\n",
+                "\"max.poll.interval.ms\" = \"10000\"\n",
+                "[checkpoint]\ndir = \"{dir}\"\ninterval = \"500ms\"\n",
+                "[sinks.\"*\"]\ntype = \"kafka\"\ntopic = \"{sink}\"\nmode = \"{mode}\"\n",
+            ),
+            max = self
+                .max_message_bytes
+                .map(|m| format!("max_message_bytes = {m}\n"))
+                .unwrap_or_default(),
+            brokers = self.brokers,
+            group = self.group,
+            dir = self.checkpoint_dir.display(),
+            sink = self.sink_topic,
+            mode = self.sink_mode,
+        );
+        for (stream, topic, key_field) in &self.streams {
+            text.push_str(&format!("[streams.{stream}]\ntopic = \"{topic}\"\n"));
+            if let Some(field) = key_field {
+                text.push_str(&format!("key_field = \"{field}\"\n"));
+            }
+        }
+        if let Some(topic) = &self.dead_letter_topic {
+            text.push_str(&format!(
+                "[dead_letter]\ntype = \"kafka\"\ntopic = \"{topic}\"\n"
+            ));
+        }
+        text
+    }
+}
+
+/// `eddy run RULES --config CONFIG` as a child process, its stderr in a
+/// file (read for log lines and for failure messages).
+pub struct EddyJob {
+    pub name: String,
+    child: Child,
+    stderr_path: PathBuf,
+}
+
+/// Bound on a graceful stop: eddy's own drain bound (30 s) plus slack.
+pub const STOP_WAIT: Duration = Duration::from_secs(45);
+
+impl EddyJob {
+    /// Starts eddy in `dir`; `name` tells instances and restarts apart in
+    /// file names and messages.
+    pub fn start(dir: &Path, name: &str, rules: &Path, config: &Path) -> EddyJob {
+        let stderr_path = dir.join(format!("{name}.stderr.log"));
+        let stderr = std::fs::File::create(&stderr_path).expect("create the stderr file");
+        let child = Command::new(env!("CARGO_BIN_EXE_eddy"))
+            .current_dir(dir)
+            .arg("run")
+            .arg(rules)
+            .arg("--config")
+            .arg(config)
+            .env("EDDY_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("eddy starts");
+        EddyJob {
+            name: name.to_string(),
+            child,
+            stderr_path,
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Panics (with its stderr) if eddy has exited: it should run until
+    /// told to stop.
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().expect("poll eddy") {
+            panic!("{} exited early ({status}):\n{}", self.name, self.stderr());
+        }
+    }
+
+    /// Waits (bounded by `timeout`) until stderr holds `needle` at least
+    /// `count` times; panics with stderr if it does not, or if eddy exits.
+    pub fn wait_for_log(&mut self, needle: &str, count: usize, timeout: Duration) {
+        let started = Instant::now();
+        loop {
+            if self.stderr().matches(needle).count() >= count {
+                return;
+            }
+            self.assert_running();
+            assert!(
+                started.elapsed() < timeout,
+                "{}: no {count}x `{needle}` in stderr within {timeout:?}:\n{}",
+                self.name,
+                self.stderr()
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// SIGTERM, then waits (bounded) for a clean exit; returns stderr.
+    pub fn terminate(mut self) -> String {
+        self.assert_running();
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -TERM {pid}");
+        let status = self.wait_bounded(STOP_WAIT);
+        let stderr = self.stderr();
+        assert!(
+            status.success(),
+            "{} did not stop cleanly on SIGTERM ({status}):\n{stderr}",
+            self.name
+        );
+        stderr
+    }
+
+    /// SIGKILL: no drain, no checkpoint, no commit. Returns stderr.
+    pub fn kill_dash_nine(mut self) -> String {
+        self.assert_running();
+        self.child.kill().expect("kill -9 eddy");
+        self.wait_bounded(STOP_WAIT);
+        self.stderr()
+    }
+
+    fn wait_bounded(&mut self, timeout: Duration) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for eddy") {
+                return status;
+            }
+            if started.elapsed() > timeout {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "{} did not exit within {timeout:?}:\n{}",
+                    self.name,
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+impl Drop for EddyJob {
+    /// A failing test must not leave eddy running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Reads `topic` until it holds every id of `expected` (bounded by
+/// `timeout`), checking that the `jobs` keep running; returns everything
+/// read. Panics naming what is missing, with the jobs' stderr.
+pub fn wait_for_events(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    expected: &BTreeMap<String, Derived>,
+    jobs: &mut [&mut EddyJob],
+    timeout: Duration,
+) -> Vec<ReadBack> {
+    let started = Instant::now();
+    loop {
+        let messages = read_all(brokers, topic, partitions);
+        let seen: BTreeSet<String> = messages
+            .iter()
+            .map(|m| Derived::from_message(m).id)
+            .collect();
+        let missing: Vec<&Derived> = expected
+            .iter()
+            .filter(|(id, _)| !seen.contains(*id))
+            .map(|(_, event)| event)
+            .collect();
+        if missing.is_empty() {
+            return messages;
+        }
+        for job in jobs.iter_mut() {
+            job.assert_running();
+        }
+        if started.elapsed() > timeout {
+            let logs: Vec<String> = jobs
+                .iter()
+                .map(|j| format!("--- {} ---\n{}", j.name, j.stderr()))
+                .collect();
+            let mut missing_kinds: BTreeMap<&str, usize> = BTreeMap::new();
+            for event in &missing {
+                *missing_kinds.entry(&event.kind).or_default() += 1;
+            }
+            panic!(
+                "{} of {} expected derived events not in `{topic}` after {timeout:?} ({} read); \
+                 missing by type {missing_kinds:?}, e.g. {:#?}\n{}",
+                missing.len(),
+                expected.len(),
+                messages.len(),
+                &missing[..missing.len().min(3)],
+                logs.join("\n")
+            );
+        }
+        std::thread::sleep(POLL * 4);
+    }
+}
+
+/// The partition of `key` among `partitions`: a fixed hash (FNV-1a), so
+/// every topic places a key in the same partition (co-partitioning) and
+/// runs are repeatable.
+pub fn partition_of(key: &str, partitions: i32) -> i32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % partitions.unsigned_abs() as u64) as i32
+}
+
+/// Partition numbers from eddy's `assigned TOPIC/N, ...` log lines.
+pub fn assigned_partitions(stderr: &str, topic: &str) -> BTreeSet<i32> {
+    let prefix = format!("{topic}/");
+    stderr
+        .lines()
+        .filter_map(|line| line.split_once("assigned ").map(|(_, rest)| rest))
+        .flat_map(|rest| rest.split(", "))
+        .filter_map(|part| part.trim().strip_prefix(&prefix))
+        .filter_map(|number| number.parse().ok())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// The fraud pack (examples/fraud) as the tests' rules and data.
+// ---------------------------------------------------------------------------
+
+/// examples/fraud/, where the rule-language reference's examples live.
+pub fn fraud_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/fraud")
+}
+
+/// The lines of examples/fraud/data/STREAM.jsonl, broken ones included.
+pub fn fraud_lines(stream: &str) -> Vec<String> {
+    let path = fraud_dir().join("data").join(format!("{stream}.jsonl"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The fraud pack reduced to the named `stream` and `rule` items (comments
+/// go with the item before them), so a test can run a consistently keyed
+/// subset. `extra` is appended (rules of the test's own).
+pub fn fraud_rules_subset(keep: &[&str], extra: &str) -> String {
+    let text = std::fs::read_to_string(fraud_dir().join("rules.eddy")).expect("rules.eddy");
+    let mut items: Vec<String> = vec![String::new()];
+    for line in text.lines() {
+        if line.starts_with("stream ") || line.starts_with("rule ") {
+            items.push(String::new());
+        }
+        let item = items.last_mut().expect("at least one item");
+        item.push_str(line);
+        item.push('\n');
+    }
+    let name_of = |item: &str| {
+        item.split_whitespace()
+            .nth(1)
+            .map(|n| n.trim_end_matches('(').to_string())
+    };
+    let mut kept: String = items
+        .iter()
+        .filter(|item| {
+            let first = item.split_whitespace().next().unwrap_or_default();
+            (first == "stream" || first == "rule")
+                && name_of(item).is_some_and(|n| keep.contains(&n.as_str()))
+        })
+        .cloned()
+        .collect();
+    kept.push_str(extra);
+    kept
+}
+
+/// The event time of the sentinels: a day after the fraud data (which ends
+/// 2026-01-01 ~10:20), so every window and `within` of the rules closes.
+pub const SENTINEL_TIME: &str = "2026-01-02T12:00:00Z";
+/// Derived events before this must have been emitted once the sentinels
+/// are read: SENTINEL_TIME - lateness (5s) - longest `within` (30m).
+pub const SENTINEL_CUTOFF: &str = "2026-01-02T11:29:55.000Z";
+
+/// A sentinel event of a fraud-pack stream: late in event time and
+/// matching no rule condition (no failed login, no amount, no settlement
+/// of a real payment). `tag` keeps the sentinels of partitions apart.
+pub fn fraud_sentinel(stream: &str, tag: &str) -> String {
+    match stream {
+        "auth" => format!(
+            r#"{{"ts":"{SENTINEL_TIME}","user_id":"sentinel-{tag}","kind":"sentinel","ip":"0.0.0.0"}}"#
+        ),
+        "payments" => format!(
+            r#"{{"ts":"{SENTINEL_TIME}","payment_id":"sentinel-{tag}","user_id":"sentinel-{tag}","amount":0,"currency":"XXX"}}"#
+        ),
+        "settlements" => format!(
+            r#"{{"ts":"{SENTINEL_TIME}","payment_id":"sentinel-{tag}","status":"sentinel"}}"#
+        ),
+        other => panic!("no sentinel for stream `{other}`"),
+    }
+}
+
+/// The field a fraud-pack stream is keyed by, and a line's value of it
+/// (`None` for lines that are not JSON objects with that string field).
+pub fn fraud_key(stream: &str, line: &str) -> Option<String> {
+    let field = if stream == "settlements" {
+        "payment_id"
+    } else {
+        "user_id"
+    };
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    value.get(field)?.as_str().map(str::to_string)
 }

@@ -36,18 +36,23 @@
 //! time and memory, and has no effect on output (the reference tests check
 //! it with and without sharing).
 
+mod state;
+
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::hash::Hash;
 use std::sync::Arc;
 
 use dsl::plan::{Millis, StepId};
+use serde::{Deserialize, Serialize};
 
 use super::nfa::{Closure, Completion, Nfa, Position, StepSet};
 use crate::operator::StateSize;
 
+pub use state::{AutomatonState, InvalidState};
+
 /// One event taken by a candidate, under the step that took it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Capture<E> {
     pub step: StepId,
     pub event: E,
@@ -98,7 +103,7 @@ pub struct EventInput<K, E> {
     pub payload: E,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum Phase {
     /// Still taking events, from this position.
     Taking(Position),
@@ -109,7 +114,7 @@ enum Phase {
 
 /// One candidate: its timer, and the events it took before it joined its
 /// cohort.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Member<E> {
     /// Creation order, unique for the automaton's life.
     seq: u64,
@@ -133,7 +138,7 @@ impl<E> Member<E> {
 /// (Otherwise every candidate would keep its own copy: quadratic in the
 /// events of a busy key for patterns like `f{3,}`.) Without sharing every
 /// cohort has one member, whose captures are exactly the log.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Cohort<E> {
     phase: Phase,
     log: Vec<Capture<E>>,
@@ -146,7 +151,7 @@ struct Cohort<E> {
 }
 
 /// When candidates of a key may share a cohort.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum Sharing {
     /// Cross conditions may read anything the candidate took: never.
     Never,

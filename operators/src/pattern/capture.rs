@@ -103,6 +103,11 @@ impl CapturedEvent {
         self.rows.slice(self.row, 1)
     }
 
+    /// The rows the event shares with the other events of its input batch.
+    pub fn shared_rows(&self) -> &Arc<RecordBatch> {
+        &self.rows
+    }
+
     /// The event's row in the rows it shares with other events.
     pub fn row(&self) -> usize {
         self.row

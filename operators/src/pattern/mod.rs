@@ -4,7 +4,8 @@
 //!   transitions;
 //! - [`automaton`] runs candidates per key over abstract events (no Arrow);
 //! - [`operator`] drives it from Arrow batches: local conditions a batch at
-//!   a time, keys, cross conditions per candidate, and match rows for emit.
+//!   a time, keys, cross conditions per candidate, and match rows for emit;
+//! - [`snapshot`] writes and restores its state for checkpoints.
 
 pub mod automaton;
 mod capture;
@@ -12,6 +13,7 @@ mod cross;
 mod matches;
 pub mod nfa;
 mod operator;
+mod snapshot;
 mod values;
 
 pub use operator::PatternOperator;

@@ -16,6 +16,7 @@
 use std::collections::HashSet;
 
 use dsl::plan::{PatternNode, StepId};
+use serde::{Deserialize, Serialize};
 
 /// The largest quantifier bound accepted: `{n,m}` is unrolled, so bounds
 /// are capped to keep the automaton small.
@@ -45,7 +46,7 @@ pub enum NfaError {
 }
 
 /// A set of [`StepId`]s (all below [`MAX_STEPS`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StepSet(u64);
 
 impl StepSet {
@@ -130,7 +131,7 @@ enum State {
 
 /// Where a candidate stands: a state, plus the members taken so far when
 /// that state is an `all(...)` (0 elsewhere).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Position {
     state: StateId,
     taken: u64,
@@ -207,6 +208,19 @@ impl Nfa {
 
     pub fn step_count(&self) -> usize {
         self.step_count
+    }
+
+    /// Whether `pos` is a place of this automaton: a state it has, with
+    /// members taken only of an `all(...)` that has them. A restored
+    /// candidate must stand at one (the walks index states by it).
+    pub fn contains(&self, pos: Position) -> bool {
+        match self.states.get(pos.state) {
+            Some(State::All { members, .. }) => {
+                members.len() >= 64 || pos.taken >> members.len() == 0
+            }
+            Some(_) => pos.taken == 0,
+            None => false,
+        }
     }
 
     /// Every step the automaton can take an event into.

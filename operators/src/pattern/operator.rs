@@ -18,6 +18,7 @@ use super::capture::{kept_columns, CapturedEvent, EventRef, Projection};
 use super::cross::CrossConditions;
 use super::matches::MatchRows;
 use super::nfa::{Nfa, StepSet};
+use super::snapshot;
 use crate::derived::DerivedBatch;
 use crate::emit::{Emitter, EventColumns};
 use crate::error::{OperatorError, Result};
@@ -277,11 +278,13 @@ impl Operator for PatternOperator {
     }
 
     fn snapshot(&mut self) -> Result<Vec<u8>> {
-        Err(OperatorError::State("snapshot: not implemented yet".into()))
+        snapshot::save(&self.automaton, &self.emitter)
     }
 
-    fn restore(&mut self, _state: &[u8]) -> Result<()> {
-        Err(OperatorError::State("restore: not implemented yet".into()))
+    fn restore(&mut self, state: &[u8]) -> Result<()> {
+        let input_rows: Vec<&SchemaRef> =
+            self.inputs.iter().map(|i| i.projection.schema()).collect();
+        snapshot::restore(state, &mut self.automaton, &mut self.emitter, &input_rows)
     }
 
     fn state_size(&self) -> StateSize {

@@ -24,9 +24,13 @@
 //! State is bounded by the open windows: a fired window is dropped, and a
 //! key with no open window holds nothing. Events whose key has a null
 //! component take part in no window.
+//!
+//! Checkpoints: `snapshot` and `restore` write and read that state (see
+//! the `snapshot` module).
 
 mod assign;
 mod feed;
+mod snapshot;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -38,6 +42,7 @@ use datafusion_common::ScalarValue;
 use dsl::plan::{Catalog, ExprKind, Millis, RuleKind, RulePlan, WindowSpec};
 
 use self::feed::{OpenWindow, PendingRows};
+use self::snapshot::WindowOperatorState;
 use crate::aggregate::AggregateSpec;
 use crate::derived::DerivedBatch;
 use crate::emit::{Emitter, EventColumns, MatchInfo};
@@ -49,6 +54,7 @@ use crate::expr::{
 use crate::key::{Key, KeyExtractor};
 use crate::operator::{expect_stream, Operator, StateSize};
 use crate::schema::{arrow_type, stream_schema};
+use crate::state::{StateReader, StateWriter};
 
 pub use assign::{hopping, tumbling, Bounds};
 
@@ -421,11 +427,14 @@ impl Operator for WindowOperator {
     }
 
     fn snapshot(&mut self) -> Result<Vec<u8>> {
-        Err(OperatorError::State("snapshot: not implemented yet".into()))
+        let mut writer = StateWriter::new();
+        let state = self.save_state(&mut writer)?;
+        writer.finish(&state)
     }
 
-    fn restore(&mut self, _state: &[u8]) -> Result<()> {
-        Err(OperatorError::State("restore: not implemented yet".into()))
+    fn restore(&mut self, state: &[u8]) -> Result<()> {
+        let (state, reader) = StateReader::open::<WindowOperatorState>(state)?;
+        self.load_state(state, &reader)
     }
 
     fn state_size(&self) -> StateSize {

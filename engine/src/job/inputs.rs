@@ -1,0 +1,217 @@
+//! The job's inputs: which topic feeds which stream, and how a partition's
+//! messages become decoded batches of each stream.
+
+use std::collections::BTreeMap;
+
+use dsl::plan::{Millis, Program};
+
+use super::JobError;
+use crate::config::{Config, StreamSource, TimestampSource};
+use crate::decode::{Decoded, StreamDecoder};
+use crate::kafka::chunk::chunks_by_topic;
+use crate::kafka::SourceMessage;
+use crate::source::Chunk;
+
+/// One input stream read from a topic.
+pub struct KafkaInput {
+    /// The stream's index in the program's catalog.
+    pub stream: usize,
+    pub name: String,
+    pub topic: String,
+    timestamp: TimestampSource,
+    time_field: String,
+    decoder: StreamDecoder,
+}
+
+/// A decoded chunk of one input, with the messages it came from.
+pub struct DecodedChunk<'m> {
+    /// Index into [`JobInputs::inputs`].
+    pub input: usize,
+    pub chunk: Chunk,
+    pub decoded: Decoded,
+    /// The chunk's messages by offset, for dead-letter records.
+    pub messages: BTreeMap<i64, &'m SourceMessage>,
+}
+
+pub struct JobInputs {
+    pub inputs: Vec<KafkaInput>,
+}
+
+impl JobInputs {
+    /// Binds every declared stream a rule reads to its `[streams.NAME]`
+    /// table (default: the topic of the stream's name, JSON, the event's
+    /// time field).
+    pub fn new(program: &Program, config: &Config) -> Result<Self, JobError> {
+        let catalog = &program.catalog;
+        let mut inputs = Vec::new();
+        for (index, stream) in catalog.streams.iter().enumerate() {
+            let read = program
+                .rules
+                .iter()
+                .any(|r| r.inputs().contains(&stream.name.as_str()));
+            if stream.derived_from.is_some() || !read {
+                continue;
+            }
+            let (topic, timestamp) = match config.streams.get(&stream.name) {
+                None => (stream.name.clone(), TimestampSource::Field),
+                Some(StreamSource::Kafka(kafka)) => (kafka.topic.clone(), kafka.timestamp),
+                Some(StreamSource::File(_)) => {
+                    return Err(JobError::MixedSources(stream.name.clone()))
+                }
+            };
+            if let Some(other) = inputs.iter().find(|i: &&KafkaInput| i.topic == topic) {
+                return Err(JobError::SharedTopic {
+                    topic,
+                    first: other.name.clone(),
+                    second: stream.name.clone(),
+                });
+            }
+            inputs.push(KafkaInput {
+                stream: index,
+                name: stream.name.clone(),
+                topic,
+                timestamp,
+                time_field: stream.time_field.clone(),
+                decoder: StreamDecoder::new(stream)?,
+            });
+        }
+        Ok(JobInputs { inputs })
+    }
+
+    pub fn topics(&self) -> Vec<&str> {
+        self.inputs.iter().map(|i| i.topic.as_str()).collect()
+    }
+
+    /// Decodes the messages of one partition number, a chunk per topic, in
+    /// input order.
+    pub fn decode<'m>(
+        &mut self,
+        messages: &'m [SourceMessage],
+        max_message_bytes: usize,
+    ) -> Result<Vec<DecodedChunk<'m>>, JobError> {
+        let stamped: Vec<SourceMessage>;
+        let to_chunk = if self
+            .inputs
+            .iter()
+            .any(|i| i.timestamp == TimestampSource::Kafka)
+        {
+            stamped = messages.iter().map(|m| self.stamp(m)).collect();
+            stamped.as_slice()
+        } else {
+            messages
+        };
+        let mut chunks = chunks_by_topic(to_chunk, max_message_bytes);
+        let mut decoded = Vec::new();
+        for (index, input) in self.inputs.iter_mut().enumerate() {
+            let Some(chunk) = chunks.remove(&input.topic) else {
+                continue;
+            };
+            decoded.push(DecodedChunk {
+                input: index,
+                decoded: input.decoder.decode(&chunk)?,
+                chunk,
+                messages: messages
+                    .iter()
+                    .filter(|m| m.topic == input.topic)
+                    .map(|m| (m.offset, m))
+                    .collect(),
+            });
+        }
+        Ok(decoded)
+    }
+
+    /// The message with its Kafka timestamp written into the event's time
+    /// field, for streams whose time is the message's. A message without
+    /// a timestamp keeps its payload and is rejected for its missing time.
+    fn stamp(&self, message: &SourceMessage) -> SourceMessage {
+        let input = self.inputs.iter().find(|i| i.topic == message.topic);
+        match (input, message.timestamp) {
+            (Some(input), Some(time)) if input.timestamp == TimestampSource::Kafka => {
+                SourceMessage {
+                    payload: with_field(&message.payload, &input.time_field, time)
+                        .unwrap_or_else(|| message.payload.clone()),
+                    ..message.clone()
+                }
+            }
+            _ => message.clone(),
+        }
+    }
+}
+
+/// `payload`, a JSON object, with `"field": time` appended (a later key
+/// wins over an earlier one of the same name, in the validator and in
+/// arrow-json alike). `None` when the payload is not an object.
+fn with_field(payload: &[u8], field: &str, time: Millis) -> Option<Vec<u8>> {
+    let text = payload.trim_ascii();
+    let body = text.strip_prefix(b"{")?.strip_suffix(b"}")?;
+    let mut out = Vec::with_capacity(payload.len() + field.len() + 24);
+    out.push(b'{');
+    out.extend_from_slice(body);
+    if !body.trim_ascii().is_empty() {
+        out.push(b',');
+    }
+    crate::sink::json::write_str(&mut out, field);
+    out.push(b':');
+    out.extend_from_slice(time.to_string().as_bytes());
+    out.push(b'}');
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::TimestampMillisecondType;
+
+    use super::*;
+
+    fn message(offset: i64, timestamp: Option<Millis>, payload: &str) -> SourceMessage {
+        SourceMessage {
+            topic: "clicks".into(),
+            partition: 0,
+            offset,
+            timestamp,
+            key: None,
+            payload: payload.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_stream_timed_by_kafka_takes_the_message_timestamp() {
+        let sources = [dsl::Source {
+            name: "r.eddy".into(),
+            text: "stream clicks ( ts timestamp, url string ) time ts\n\
+                   rule r from clicks emit e { url }"
+                .into(),
+        }];
+        let program = dsl::compile(&sources).0.expect("rules compile");
+        let config = Config::parse("[streams.clicks]\ntimestamp = \"kafka\"\n", "t").unwrap();
+        let mut inputs = JobInputs::new(&program, &config).unwrap();
+        let messages = [
+            message(0, Some(5_000), r#"{"url":"/a"}"#),
+            // The Kafka timestamp wins over a field of the same name.
+            message(1, Some(6_000), r#"{"url":"/b","ts":1}"#),
+            message(2, None, r#"{"url":"/c"}"#),
+        ];
+        let chunks = inputs.decode(&messages, 1 << 20).unwrap();
+        let decoded = &chunks[0].decoded;
+        let times = decoded
+            .batch
+            .column(0)
+            .as_primitive::<TimestampMillisecondType>();
+        assert_eq!(times.values().to_vec(), vec![5_000, 6_000]);
+        assert_eq!(decoded.rejects.len(), 1, "no timestamp: no event time");
+    }
+
+    #[test]
+    fn the_kafka_timestamp_is_appended_to_the_object() {
+        assert_eq!(
+            with_field(br#" {"a":1} "#, "ts", 5).as_deref(),
+            Some(&br#"{"a":1,"ts":5}"#[..])
+        );
+        assert_eq!(
+            with_field(b"{}", "ts", 5).as_deref(),
+            Some(&br#"{"ts":5}"#[..])
+        );
+        assert_eq!(with_field(b"[1]", "ts", 5), None);
+    }
+}

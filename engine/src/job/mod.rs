@@ -1,0 +1,389 @@
+//! `eddy run --config`: the long-lived streaming job on Kafka.
+//!
+//! One consumer in the group reads every input topic; the partitions it is
+//! given are grouped by number into [`task::PartitionTask`]s (partition N
+//! of every topic, one pipeline, one checkpoint store). The loop:
+//!
+//! 1. read a bounded batch of messages (or a rebalance, or a signal);
+//! 2. on revocation, checkpoint the revoked tasks and drop them; on
+//!    assignment, build tasks from the checkpoint their partitions resumed
+//!    from;
+//! 3. decode each partition's messages, push them to its task's pipeline,
+//!    hand derived events to the sinks and rejected messages to the dead
+//!    letter output;
+//! 4. every `checkpoint.interval`, a barrier: wait until the sinks have
+//!    everything handed to them, store every task's checkpoint, then commit
+//!    the offsets they record. Offsets are never committed before the
+//!    derived events of the messages before them are acknowledged, and
+//!    never without the state that goes with them: after a crash the job
+//!    resumes from the last checkpoint and replays what followed, and the
+//!    replayed derived events carry the ids they had the first time.
+//!
+//! Backpressure: the loop hands a batch to the sinks before reading the
+//! next one, and a sink with too many unacknowledged messages is waited
+//! for, so a slow broker slows consumption instead of growing memory.
+
+mod inputs;
+mod outputs;
+mod partitioning;
+mod resume;
+mod task;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use dsl::plan::Program;
+
+use crate::checkpoint::{CheckpointError, RulesetFingerprint};
+use crate::config::Config;
+use crate::decode::DecodeError;
+use crate::kafka::chunk::split_record_number;
+use crate::kafka::{
+    KafkaConnectorError, KafkaSource, RebalanceEvent, SourceMessage, SourceOptions, TopicPartition,
+};
+use crate::pipeline::{PipelineError, Progress};
+use crate::reject::RejectReason;
+
+use inputs::JobInputs;
+use outputs::Outputs;
+use resume::CheckpointCatalog;
+use task::PartitionTask;
+
+/// How long a graceful shutdown may take to drain, checkpoint and commit.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long startup waits for a topic's metadata.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Errors that stop the job. Input problems are never among them: those go
+/// to the dead-letter output.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Kafka(#[from] KafkaConnectorError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("writing {name}: {source}")]
+    Output {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "stream `{0}` is bound to a file in the config, but other streams read Kafka; \
+         run file inputs with `eddy run RULES --input STREAM=PATH`"
+    )]
+    MixedSources(String),
+    #[error("streams `{first}` and `{second}` both read topic `{topic}`; give each its own topic")]
+    SharedTopic {
+        topic: String,
+        first: String,
+        second: String,
+    },
+    #[error("the shutdown did not finish within {0:?}; offsets after the last checkpoint were not committed")]
+    DrainTimeout(Duration),
+}
+
+/// What a job did, reported when it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobSummary {
+    pub messages_in: u64,
+    pub events_out: u64,
+    pub rejected: BTreeMap<RejectReason, u64>,
+    pub checkpoints: u64,
+}
+
+/// Runs `program` as configured until `shutdown` completes, then drains,
+/// checkpoints and commits.
+pub async fn run(
+    program: &Program,
+    ruleset: RulesetFingerprint,
+    config: &Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<JobSummary, JobError> {
+    let mut job = Job::start(program, ruleset, config)?;
+    tokio::pin!(shutdown);
+    let mut last_checkpoint = Instant::now();
+    loop {
+        let batch = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            batch = job.source.next_batch() => batch?,
+        };
+        if let Some(error) = job.catalog.take_error() {
+            return Err(error.into());
+        }
+        for event in &batch.rebalances {
+            job.rebalance(event).await?;
+        }
+        job.process(&batch.messages).await?;
+        job.idle_check().await?;
+        if last_checkpoint.elapsed() >= config.checkpoint.interval {
+            job.checkpoint().await?;
+            last_checkpoint = Instant::now();
+        }
+    }
+    tracing::info!("shutting down: draining, checkpointing, committing");
+    tokio::time::timeout(DRAIN_TIMEOUT, job.checkpoint())
+        .await
+        .map_err(|_| JobError::DrainTimeout(DRAIN_TIMEOUT))??;
+    Ok(job.summary())
+}
+
+struct Job<'p> {
+    program: &'p Program,
+    inputs: JobInputs,
+    catalog: std::sync::Arc<CheckpointCatalog>,
+    source: KafkaSource,
+    outputs: Outputs,
+    tasks: BTreeMap<i32, PartitionTask>,
+    max_message_bytes: usize,
+    idle_timeout: Duration,
+    messages_in: u64,
+    checkpoints: u64,
+}
+
+impl<'p> Job<'p> {
+    fn start(
+        program: &'p Program,
+        ruleset: RulesetFingerprint,
+        config: &Config,
+    ) -> Result<Self, JobError> {
+        let inputs = JobInputs::new(program, config)?;
+        let catalog =
+            std::sync::Arc::new(CheckpointCatalog::open(&config.checkpoint.dir, ruleset)?);
+        let outputs = Outputs::open(program, config)?;
+        let source = KafkaSource::open_resuming(
+            &config.kafka,
+            &inputs.topics(),
+            catalog.clone(),
+            SourceOptions::from_config(config),
+        )?;
+        let partitioned = |stream: &str| {
+            inputs.inputs.iter().any(|i| {
+                i.name == stream
+                    && source
+                        .partition_count(&i.topic, METADATA_TIMEOUT)
+                        .is_some_and(|n| n > 1)
+            })
+        };
+        for note in partitioning::notes(program, config, partitioned) {
+            tracing::warn!("{note}");
+        }
+        tracing::info!(
+            "eddy job: group `{}` on {}, reading {}; writing {}; checkpoints in {}",
+            config.kafka.group_id,
+            config.kafka.brokers,
+            inputs.topics().join(", "),
+            outputs.describe().join(", "),
+            config.checkpoint.dir.display(),
+        );
+        Ok(Job {
+            program,
+            inputs,
+            catalog,
+            source,
+            outputs,
+            tasks: BTreeMap::new(),
+            max_message_bytes: config.max_message_bytes.get(),
+            idle_timeout: config.idle_partition_timeout,
+            messages_in: 0,
+            checkpoints: 0,
+        })
+    }
+
+    async fn rebalance(&mut self, event: &RebalanceEvent) -> Result<(), JobError> {
+        match event {
+            RebalanceEvent::Assigned(partitions) => {
+                for number in partition_numbers(partitions) {
+                    if self.tasks.contains_key(&number) {
+                        continue;
+                    }
+                    let task = self.build_task(number)?;
+                    self.tasks.insert(number, task);
+                }
+                tracing::info!("assigned {}", describe(partitions));
+            }
+            RebalanceEvent::Revoked(partitions) => {
+                let numbers = partition_numbers(partitions);
+                self.hand_back(&numbers).await?;
+                tracing::info!("revoked {}", describe(partitions));
+            }
+            RebalanceEvent::Failed(problem) => {
+                tracing::warn!("consumer group: {problem}; handing back every partition");
+                let numbers: Vec<i32> = self.tasks.keys().copied().collect();
+                self.hand_back(&numbers).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn build_task(&self, number: i32) -> Result<PartitionTask, JobError> {
+        let inputs: Vec<(usize, &str)> = self
+            .inputs
+            .inputs
+            .iter()
+            .map(|i| (i.stream, i.name.as_str()))
+            .collect();
+        let mut task = PartitionTask::new(self.program, &inputs, number, Instant::now())?;
+        if let Some(checkpoint) = self.catalog.take(number)? {
+            task.restore(&checkpoint)?;
+            tracing::info!(
+                "partition {number}: resumed from checkpoint {}",
+                checkpoint.id
+            );
+        }
+        Ok(task)
+    }
+
+    /// Checkpoints the tasks of partitions this instance no longer owns, so
+    /// their next owner resumes from their latest state, and drops them.
+    async fn hand_back(&mut self, numbers: &[i32]) -> Result<(), JobError> {
+        if !numbers.iter().any(|n| self.tasks.contains_key(n)) {
+            return Ok(());
+        }
+        self.outputs.barrier().await?;
+        for number in numbers {
+            if let Some(mut task) = self.tasks.remove(number) {
+                task.checkpoint(&self.catalog)?;
+            }
+        }
+        self.checkpoints += 1;
+        Ok(())
+    }
+
+    async fn process(&mut self, messages: &[SourceMessage]) -> Result<(), JobError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        self.messages_in += messages.len() as u64;
+        let now = Instant::now();
+        let mut by_partition: BTreeMap<i32, Vec<SourceMessage>> = BTreeMap::new();
+        for message in messages {
+            by_partition
+                .entry(message.partition)
+                .or_default()
+                .push(message.clone());
+        }
+        for (number, messages) in by_partition {
+            if !self.tasks.contains_key(&number) {
+                // Messages come after their assignment; be safe all the same.
+                let task = self.build_task(number)?;
+                self.tasks.insert(number, task);
+            }
+            let chunks = self.inputs.decode(&messages, self.max_message_bytes)?;
+            for chunk in chunks {
+                let input = &self.inputs.inputs[chunk.input];
+                let (stream, name) = (input.stream, input.name.clone());
+                for rejection in &chunk.decoded.rejects {
+                    let (_, offset) = split_record_number(rejection.line);
+                    if let Some(message) = chunk.messages.get(&offset) {
+                        self.outputs
+                            .reject(&name, message, rejection.reason, &rejection.detail)
+                            .await?;
+                    }
+                }
+                let Some(task) = self.tasks.get_mut(&number) else {
+                    continue;
+                };
+                let woke = task.active(chunk.input, now)?;
+                let progress = task.pipeline().push(stream, &chunk.decoded.batch)?;
+                for message in chunk.messages.values() {
+                    task.consumed(&message.topic, message.offset);
+                }
+                self.emit(woke).await?;
+                for late in &progress.late {
+                    let Some(&line) = chunk.decoded.chunk_lines.get(late.row) else {
+                        continue;
+                    };
+                    let (_, offset) = split_record_number(chunk.chunk.lines[line].0);
+                    if let Some(message) = chunk.messages.get(&offset) {
+                        let detail = format!(
+                            "event time {} ms is before the watermark {} ms of stream `{name}`",
+                            late.time, late.watermark
+                        );
+                        self.outputs
+                            .reject(&name, message, RejectReason::Late, &detail)
+                            .await?;
+                    }
+                }
+                self.emit(Progress {
+                    late: Vec::new(),
+                    ready: progress.ready,
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn idle_check(&mut self) -> Result<(), JobError> {
+        let now = Instant::now();
+        let mut ready = Vec::new();
+        for task in self.tasks.values_mut() {
+            ready.push(task.idle_check(now, self.idle_timeout)?);
+        }
+        for progress in ready {
+            self.emit(progress).await?;
+        }
+        Ok(())
+    }
+
+    async fn emit(&mut self, progress: Progress) -> Result<(), JobError> {
+        for event in &progress.ready {
+            self.outputs.emit(event).await?;
+        }
+        Ok(())
+    }
+
+    /// The barrier: sinks acknowledged, every task's checkpoint stored,
+    /// then the offsets committed.
+    async fn checkpoint(&mut self) -> Result<(), JobError> {
+        self.outputs.barrier().await?;
+        if self.tasks.is_empty() {
+            return Ok(());
+        }
+        let mut offsets = Vec::new();
+        for task in self.tasks.values_mut() {
+            offsets.extend(task.checkpoint(&self.catalog)?);
+        }
+        self.source.commit(&offsets)?;
+        self.checkpoints += 1;
+        tracing::debug!(
+            "checkpoint of partitions {:?} committed",
+            self.tasks.keys().collect::<Vec<_>>()
+        );
+        Ok(())
+    }
+
+    fn summary(&self) -> JobSummary {
+        JobSummary {
+            messages_in: self.messages_in,
+            events_out: self.outputs.events_out(),
+            rejected: self.outputs.rejected().clone(),
+            checkpoints: self.checkpoints,
+        }
+    }
+}
+
+fn partition_numbers(partitions: &[TopicPartition]) -> Vec<i32> {
+    partitions
+        .iter()
+        .map(|p| p.partition)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+fn describe(partitions: &[TopicPartition]) -> String {
+    partitions
+        .iter()
+        .map(|p| format!("{}/{}", p.topic, p.partition))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,261 @@
+//! Where the job's derived events and rejected messages go, and the
+//! barrier that waits until everything handed to them is written.
+//!
+//! Kafka outputs are acknowledged by the broker; stdout and files are
+//! flushed (files also synced) at the barrier. Nothing handed over before
+//! a barrier is lost once the barrier has passed.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use dsl::plan::Program;
+
+use super::JobError;
+use crate::config::{Config, DeadLetterTarget, SinkTarget};
+use crate::kafka::{KafkaDeadLetter, KafkaSink, RejectedMessage, SourceMessage};
+use crate::pipeline::OutputEvent;
+use crate::reject::{RejectReason, Rejection};
+use crate::sink::{dead_letter, CloudEventEncoder};
+
+/// Unacknowledged Kafka messages at most before the job waits for acks: a
+/// slow broker slows consumption instead of growing memory.
+const MAX_UNACKNOWLEDGED: usize = 100_000;
+
+/// A JSON-lines output: stdout or a file, appended to.
+struct Lines {
+    name: String,
+    writer: Box<dyn Write + Send>,
+    /// Set for files, to sync them at the barrier.
+    file: Option<File>,
+}
+
+impl Lines {
+    fn stdout() -> Self {
+        Lines {
+            name: "stdout".into(),
+            writer: Box::new(BufWriter::new(std::io::stdout())),
+            file: None,
+        }
+    }
+
+    fn append(path: &Path) -> Result<Self, JobError> {
+        let open = || {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|f| Ok((f.try_clone()?, f)))
+        };
+        let (file, sync) = open().map_err(|source| JobError::Output {
+            name: path.display().to_string(),
+            source,
+        })?;
+        Ok(Lines {
+            name: path.display().to_string(),
+            writer: Box::new(BufWriter::new(file)),
+            file: Some(sync),
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), JobError> {
+        self.writer.write_all(bytes).map_err(|e| self.error(e))
+    }
+
+    fn flush(&mut self) -> Result<(), JobError> {
+        self.writer.flush().map_err(|e| self.error(e))?;
+        if let Some(file) = &self.file {
+            file.sync_data().map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+
+    fn error(&self, source: std::io::Error) -> JobError {
+        JobError::Output {
+            name: self.name.clone(),
+            source,
+        }
+    }
+}
+
+enum Sink {
+    Kafka(KafkaSink),
+    Lines(Lines),
+}
+
+enum DeadLetter {
+    Kafka(KafkaDeadLetter),
+    Lines(Lines),
+    /// No `[dead_letter]`: rejections are counted and logged only.
+    CountOnly,
+}
+
+/// The derived-event sinks and the dead-letter output of a job.
+pub struct Outputs {
+    encoder: CloudEventEncoder,
+    /// Per rule: its sink's index in `sinks`; `None` when not output.
+    routes: Vec<Option<usize>>,
+    sinks: Vec<Sink>,
+    dead_letter: DeadLetter,
+    rejected: BTreeMap<RejectReason, u64>,
+    events_out: u64,
+    buffer: Vec<u8>,
+}
+
+impl Outputs {
+    pub fn open(program: &Program, config: &Config) -> Result<Self, JobError> {
+        let mut targets: Vec<&SinkTarget> = Vec::new();
+        let mut routes = Vec::with_capacity(program.rules.len());
+        for rule in &program.rules {
+            routes.push(config.sink_for(&rule.emit.name).map(|target| {
+                match targets.iter().position(|t| *t == target) {
+                    Some(index) => index,
+                    None => {
+                        targets.push(target);
+                        targets.len() - 1
+                    }
+                }
+            }));
+        }
+        let sinks = targets
+            .into_iter()
+            .map(|target| {
+                Ok(match target {
+                    SinkTarget::Kafka { topic, mode } => {
+                        Sink::Kafka(KafkaSink::new(&config.kafka, topic, *mode)?)
+                    }
+                    SinkTarget::Stdout => Sink::Lines(Lines::stdout()),
+                    SinkTarget::File { path } => Sink::Lines(Lines::append(path)?),
+                })
+            })
+            .collect::<Result<_, JobError>>()?;
+        let dead_letter = match &config.dead_letter {
+            Some(DeadLetterTarget::Kafka { topic }) => {
+                DeadLetter::Kafka(KafkaDeadLetter::new(&config.kafka, topic)?)
+            }
+            Some(DeadLetterTarget::File { path }) => DeadLetter::Lines(Lines::append(path)?),
+            None => DeadLetter::CountOnly,
+        };
+        Ok(Outputs {
+            encoder: CloudEventEncoder::for_kafka(program),
+            routes,
+            sinks,
+            dead_letter,
+            rejected: BTreeMap::new(),
+            events_out: 0,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Hands a derived event to its rule's sink.
+    pub async fn emit(&mut self, event: &OutputEvent) -> Result<(), JobError> {
+        let Some(&Some(sink)) = self.routes.get(event.rule) else {
+            return Ok(());
+        };
+        self.events_out += 1;
+        match &mut self.sinks[sink] {
+            Sink::Kafka(kafka) => {
+                kafka.send_output(&self.encoder, event).await?;
+                if kafka.unacknowledged() >= MAX_UNACKNOWLEDGED {
+                    kafka.wait_for_acks().await?;
+                }
+            }
+            Sink::Lines(lines) => {
+                self.buffer.clear();
+                self.encoder.encode(event, &mut self.buffer);
+                lines.write(&self.buffer)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands a rejected message of `stream` to the dead-letter output, unchanged.
+    pub async fn reject(
+        &mut self,
+        stream: &str,
+        message: &SourceMessage,
+        reason: RejectReason,
+        detail: &str,
+    ) -> Result<(), JobError> {
+        *self.rejected.entry(reason).or_default() += 1;
+        match &mut self.dead_letter {
+            DeadLetter::Kafka(kafka) => {
+                let rejected = RejectedMessage {
+                    topic: &message.topic,
+                    partition: message.partition,
+                    offset: message.offset,
+                    timestamp: message.timestamp,
+                    key: message.key.as_deref(),
+                    payload: &message.payload,
+                };
+                kafka.send(&rejected, reason, detail).await?;
+            }
+            DeadLetter::Lines(lines) => {
+                self.buffer.clear();
+                let source = format!("{}/{}", message.topic, message.partition);
+                let rejection = Rejection {
+                    line: message.offset,
+                    reason,
+                    detail: detail.to_string(),
+                    raw: message.payload.clone(),
+                };
+                dead_letter::encode(stream, &source, &rejection, &mut self.buffer);
+                lines.write(&self.buffer)?;
+            }
+            DeadLetter::CountOnly => tracing::warn!(
+                "{}/{}@{}: {reason}: {detail}",
+                message.topic,
+                message.partition,
+                message.offset
+            ),
+        }
+        Ok(())
+    }
+
+    /// Waits until everything handed over so far is acknowledged or written.
+    pub async fn barrier(&mut self) -> Result<(), JobError> {
+        for sink in &mut self.sinks {
+            match sink {
+                Sink::Kafka(kafka) => {
+                    kafka.wait_for_acks().await?;
+                }
+                Sink::Lines(lines) => lines.flush()?,
+            }
+        }
+        match &mut self.dead_letter {
+            DeadLetter::Kafka(kafka) => {
+                kafka.wait_for_acks().await?;
+            }
+            DeadLetter::Lines(lines) => lines.flush()?,
+            DeadLetter::CountOnly => {}
+        }
+        Ok(())
+    }
+
+    pub fn events_out(&self) -> u64 {
+        self.events_out
+    }
+
+    pub fn rejected(&self) -> &BTreeMap<RejectReason, u64> {
+        &self.rejected
+    }
+
+    /// Where everything goes, for the startup log.
+    pub fn describe(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .sinks
+            .iter()
+            .map(|s| match s {
+                Sink::Kafka(k) => format!("kafka topic {}", k.topic()),
+                Sink::Lines(l) => l.name.clone(),
+            })
+            .collect();
+        names.push(match &self.dead_letter {
+            DeadLetter::Kafka(k) => format!("dead letters to kafka topic {}", k.topic()),
+            DeadLetter::Lines(l) => format!("dead letters to {}", l.name),
+            DeadLetter::CountOnly => "dead letters counted only".into(),
+        });
+        names
+    }
+}
