@@ -658,7 +658,7 @@ fn a_driving_source_sets_the_watermark_and_idle_streams_do_not_hold_time_back() 
     assert_eq!(
         p.global_watermark(),
         39_000,
-        "every input idle: time stands still"
+        "every input idle: time goes as far as the furthest input"
     );
     p.drive_stream(0, SourceProgress::At(70_000)).unwrap();
     assert_eq!(p.global_watermark(), 69_000);

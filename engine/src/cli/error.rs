@@ -45,12 +45,22 @@ pub enum CliError {
          file) and dead letters to a file; use Kafka streams for other sinks"
     )]
     FileRunSinks,
+    #[error("`eddy {0}` is not available yet")]
+    NotYet(&'static str),
+    #[error("cannot listen on {address} (`metrics.listen`): {source}")]
+    MetricsListen {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
     #[error(transparent)]
     Job(#[from] crate::job::JobError),
     #[error(transparent)]
     Generate(#[from] crate::generate::GenerateError),
+    #[error(transparent)]
+    Bench(#[from] crate::bench::BenchError),
 }
 
 fn did_you_mean(suggestion: &Option<String>) -> String {

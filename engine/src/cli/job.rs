@@ -4,13 +4,17 @@
 //! their end instead, like `eddy run --input`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
 
 use dsl::plan::Program;
 
 use super::{exit, rules, CliError};
 use crate::checkpoint::RulesetFingerprint;
-use crate::config::{Config, DeadLetterTarget, SinkTarget, StreamSource};
-use crate::job;
+use crate::config::{Config, DeadLetterTarget, LogFormat, SinkTarget, StreamSource};
+use crate::job::{self, Control, JobRules};
+use crate::metrics::{server, Metrics};
 use crate::runner::{InputSpec, OutputTarget, RunConfig};
 use crate::source::InputLocation;
 
@@ -42,13 +46,39 @@ pub fn execute(config_path: &Path, rule_paths: &[PathBuf]) -> Result<u8, CliErro
     }
     let ruleset = RulesetFingerprint::of(sources.iter().map(|s| s.text.as_str()));
 
-    init_logging();
+    init_logging(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(CliError::Runtime)?;
-    let summary = runtime.block_on(job::run(&program, ruleset, &config, shutdown_signal()))?;
+    let metrics = Arc::new(Metrics::new());
+    // One pending reload is enough: it reads the files as they are then.
+    let (reload, reloads) = mpsc::channel(1);
+    if let Some(listen) = &config.metrics.listen {
+        let listener =
+            runtime
+                .block_on(server::bind(listen))
+                .map_err(|source| CliError::MetricsListen {
+                    address: listen.clone(),
+                    source,
+                })?;
+        if let Some(address) = server::local_address(&listener) {
+            tracing::info!("metrics, health and reload on http://{address}");
+        }
+        runtime.spawn(server::serve(listener, metrics.clone(), Some(reload)));
+    }
+    let rules = JobRules {
+        files: paths,
+        program,
+        ruleset,
+    };
+    let control = Control {
+        shutdown: shutdown_signal(),
+        reloads,
+        metrics,
+    };
+    let summary = runtime.block_on(job::run(rules, &config, control))?;
     eprintln!(
         "eddy: stopped after {} messages, {} derived events, {} rejected, {} checkpoints",
         summary.messages_in,
@@ -106,15 +136,19 @@ fn run_files(program: &Program, config: &Config, inputs: Vec<InputSpec>) -> Resu
     Ok(super::run::exit_code(&summary))
 }
 
-/// Log lines on stderr, filtered by `EDDY_LOG` (e.g. `debug`, `eddy=debug`).
-fn init_logging() {
+/// Log lines on stderr, filtered by `EDDY_LOG` (e.g. `debug`, `eddy=debug`),
+/// as text or one JSON object per line.
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
-    // Fails only if a subscriber is already set, which is then kept.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    // Fails only if a subscriber is already set, which is then kept.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// Completes at the first SIGTERM or SIGINT.

@@ -1,4 +1,5 @@
-//! The `eddy` command line: `check`, `run` and `generate`.
+//! The `eddy` command line: `check`, `run`, `generate`, `test`, `explain`,
+//! `catalog` and `bench`.
 //!
 //! Exit codes:
 //! - `0`: success (`check`: no errors, warnings allowed; `run`: ran and
@@ -7,11 +8,15 @@
 //! - `2`: usage error, I/O error, or a runtime failure;
 //! - `3`: `run` ran to the end but some input went to the dead-letter output.
 
+pub mod bench;
+pub mod catalog;
 pub mod check;
 pub mod error;
+pub mod explain;
 pub mod job;
 pub mod rules;
 pub mod run;
+pub mod test;
 
 use std::process::ExitCode;
 
@@ -46,6 +51,14 @@ pub enum Command {
     Run(run::RunArgs),
     /// Write seeded sample events for an example pack.
     Generate(crate::generate::GenerateArgs),
+    /// Run the rule tests next to rule files: a line per case, a diff on failure.
+    Test(test::TestArgs),
+    /// Show a rule's compiled plan in words and its automaton as a diagram.
+    Explain(explain::ExplainArgs),
+    /// Describe the consumed streams and derived events as an AsyncAPI document.
+    Catalog(catalog::CatalogArgs),
+    /// Measure throughput, memory and latency of the benchmark workloads.
+    Bench(bench::BenchArgs),
 }
 
 /// `eddy generate`: the generators are the examples' business; this only
@@ -64,6 +77,10 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::execute(args),
         Command::Run(args) => run::execute(args),
         Command::Generate(args) => generate(args),
+        Command::Test(args) => test::execute(args),
+        Command::Explain(args) => explain::execute(args),
+        Command::Catalog(args) => catalog::execute(args),
+        Command::Bench(args) => bench::execute(args),
     };
     match code {
         Ok(code) => ExitCode::from(code),

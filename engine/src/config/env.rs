@@ -15,6 +15,8 @@
 //! | `EDDY_IDLE_PARTITION_TIMEOUT`   | `idle_partition_timeout`     |
 //! | `EDDY_MAX_MESSAGE_BYTES`        | `max_message_bytes`          |
 //! | `EDDY_CHANNEL_CAPACITY`         | `channel_capacity`           |
+//! | `EDDY_METRICS_LISTEN`           | `metrics.listen`             |
+//! | `EDDY_LOG_FORMAT`               | `log_format`                 |
 //!
 //! Streams, sinks and the dead-letter output are named tables and are set
 //! in the file only. An `EDDY_KAFKA_*` or `EDDY_CHECKPOINT_*` variable that
@@ -27,7 +29,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::duration::{parse_duration, DURATION_HINT};
-use super::{Config, ConfigError};
+use super::{Config, ConfigError, LogFormat};
 
 /// The prefix of every override.
 pub const PREFIX: &str = "EDDY_";
@@ -37,7 +39,7 @@ pub const CLIENT_PREFIX: &str = "EDDY_KAFKA_CLIENT_";
 const RESERVED_PREFIXES: [&str; 2] = ["EDDY_KAFKA_", "EDDY_CHECKPOINT_"];
 
 /// The overrides with a fixed name, in the order of the table above.
-pub const VARIABLES: [&str; 10] = [
+pub const VARIABLES: [&str; 12] = [
     "EDDY_RULES",
     "EDDY_KAFKA_BROKERS",
     "EDDY_KAFKA_GROUP_ID",
@@ -48,6 +50,8 @@ pub const VARIABLES: [&str; 10] = [
     "EDDY_IDLE_PARTITION_TIMEOUT",
     "EDDY_MAX_MESSAGE_BYTES",
     "EDDY_CHANNEL_CAPACITY",
+    "EDDY_METRICS_LISTEN",
+    "EDDY_LOG_FORMAT",
 ];
 
 /// Applies the overrides among `vars` to `config`, in name order so the
@@ -87,6 +91,14 @@ fn apply_one(config: &mut Config, name: &str, value: String) -> Result<(), Confi
         }
         "EDDY_MAX_MESSAGE_BYTES" => config.max_message_bytes = positive(&value).map_err(error)?,
         "EDDY_CHANNEL_CAPACITY" => config.channel_capacity = positive(&value).map_err(error)?,
+        "EDDY_METRICS_LISTEN" => config.metrics.listen = Some(value),
+        "EDDY_LOG_FORMAT" => {
+            config.log_format = match value.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err(error("expected `text` or `json`".into())),
+            }
+        }
         _ => {
             if let Some(property) = name.strip_prefix(CLIENT_PREFIX) {
                 if property.is_empty() {

@@ -7,6 +7,10 @@
 //! idle_partition_timeout = "30s"      # a quiet partition stops holding time back
 //! max_message_bytes = 1048576         # larger input messages are dead-lettered
 //! channel_capacity = 64               # batches in flight between stages
+//! log_format = "text"                 # or "json"
+//!
+//! [metrics]
+//! listen = "127.0.0.1:9464"           # default: no HTTP endpoint
 //!
 //! [kafka]
 //! brokers = "127.0.0.1:9092"
@@ -103,9 +107,32 @@ pub struct Config {
     /// Batches in flight between the source, the pipeline and the sinks
     /// (default 64): a slow sink slows consumption instead of growing memory.
     pub channel_capacity: NonZeroUsize,
+    /// The HTTP endpoint for metrics, health and reload.
+    pub metrics: MetricsConfig,
+    /// How log lines on stderr look (default text).
+    pub log_format: LogFormat,
     /// Where each stream and sink entry is in the file, for later errors
     /// (e.g. a stream the rules do not declare).
     pub locations: KeyLocations,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` of `/metrics`, `/healthz`, `/readyz` and `POST /reload`,
+    /// e.g. `127.0.0.1:9464` (default: no endpoint). Port 0 picks a free
+    /// port, named in the log.
+    pub listen: Option<String>,
+}
+
+/// Log lines on stderr: human-readable text or one JSON object per line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// `[kafka]`.
@@ -251,6 +278,8 @@ impl Default for Config {
             idle_partition_timeout: DEFAULT_IDLE_PARTITION_TIMEOUT,
             max_message_bytes: nonzero(DEFAULT_MAX_MESSAGE_BYTES),
             channel_capacity: nonzero(DEFAULT_CHANNEL_CAPACITY),
+            metrics: MetricsConfig::default(),
+            log_format: LogFormat::default(),
             locations: KeyLocations {
                 origin: NO_FILE.into(),
                 ..KeyLocations::default()

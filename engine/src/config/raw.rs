@@ -15,8 +15,9 @@ use toml::Spanned;
 use super::error::{ConfigError, Location};
 use super::{
     duration, CheckpointConfig, CloudEventMode, Config, DeadLetterTarget, FileStream, Format,
-    KafkaConfig, KafkaStream, KeyLocations, SinkTarget, StreamSource, TimestampSource,
-    DEFAULT_CHANNEL_CAPACITY, DEFAULT_IDLE_PARTITION_TIMEOUT, DEFAULT_MAX_MESSAGE_BYTES,
+    KafkaConfig, KafkaStream, KeyLocations, LogFormat, MetricsConfig, SinkTarget, StreamSource,
+    TimestampSource, DEFAULT_CHANNEL_CAPACITY, DEFAULT_IDLE_PARTITION_TIMEOUT,
+    DEFAULT_MAX_MESSAGE_BYTES,
 };
 
 #[derive(Deserialize)]
@@ -40,6 +41,10 @@ struct RawConfig {
     max_message_bytes: NonZeroUsize,
     #[serde(default = "default_channel_capacity")]
     channel_capacity: NonZeroUsize,
+    #[serde(default)]
+    metrics: MetricsConfig,
+    #[serde(default)]
+    log_format: LogFormat,
 }
 
 fn default_idle() -> Duration {
@@ -178,6 +183,8 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         idle_partition_timeout: raw.idle_partition_timeout,
         max_message_bytes: raw.max_message_bytes,
         channel_capacity: raw.channel_capacity,
+        metrics: raw.metrics,
+        log_format: raw.log_format,
         locations,
     };
     config.validate()?;

@@ -27,31 +27,46 @@ mod inputs;
 mod outputs;
 mod partitioning;
 mod resume;
+pub mod rules;
 mod task;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dsl::plan::Program;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::mpsc;
 
-use crate::checkpoint::{CheckpointError, RulesetFingerprint};
+use crate::checkpoint::CheckpointError;
 use crate::config::Config;
 use crate::decode::DecodeError;
 use crate::kafka::chunk::split_record_number;
 use crate::kafka::{
     KafkaConnectorError, KafkaSource, RebalanceEvent, SourceMessage, SourceOptions, TopicPartition,
 };
+use crate::metrics::Metrics;
 use crate::pipeline::{PipelineError, Progress};
 use crate::reject::RejectReason;
 
 use inputs::JobInputs;
 use outputs::Outputs;
 use resume::CheckpointCatalog;
+use rules::RuleWatch;
 use task::PartitionTask;
+
+pub use rules::JobRules;
 
 /// How long a graceful shutdown may take to drain, checkpoint and commit.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often the gauges (open state, watermark lag) are refreshed.
+const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a checkpoint waits for the broker's high watermarks (consumer lag).
+const LAG_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How long startup waits for a topic's metadata.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
@@ -98,36 +113,70 @@ pub struct JobSummary {
     pub checkpoints: u64,
 }
 
-/// Runs `program` as configured until `shutdown` completes, then drains,
-/// checkpoints and commits.
+/// How the job is told to reload its rules or to stop.
+pub struct Control<S> {
+    /// Completes at SIGTERM or SIGINT.
+    pub shutdown: S,
+    /// A message per `POST /reload`.
+    pub reloads: mpsc::Receiver<()>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Runs `rules` as configured until `control.shutdown` completes, then
+/// drains, checkpoints and commits. Reloads the rules on SIGHUP, on a
+/// message of `control.reloads`, and when a rule file changes.
 pub async fn run(
-    program: &Program,
-    ruleset: RulesetFingerprint,
+    rules: JobRules,
     config: &Config,
-    shutdown: impl Future<Output = ()>,
+    control: Control<impl Future<Output = ()>>,
 ) -> Result<JobSummary, JobError> {
-    let mut job = Job::start(program, ruleset, config)?;
+    let Control {
+        shutdown,
+        mut reloads,
+        metrics,
+    } = control;
+    let mut watch = RuleWatch::new(&rules.files);
+    let mut job = Job::start(rules, config, metrics)?;
+    let mut hangups = hangup_signals();
     tokio::pin!(shutdown);
     let mut last_checkpoint = Instant::now();
+    let mut last_gauges = Instant::now();
     loop {
         let batch = tokio::select! {
             biased;
             () = &mut shutdown => break,
+            Some(()) = reloads.recv() => {
+                job.reload("POST /reload").await?;
+                continue;
+            }
+            Some(()) = next_hangup(&mut hangups) => {
+                job.reload("SIGHUP").await?;
+                continue;
+            }
             batch = job.source.next_batch() => batch?,
         };
         if let Some(error) = job.catalog.take_error() {
             return Err(error.into());
         }
+        let received = Instant::now();
         for event in &batch.rebalances {
             job.rebalance(event).await?;
         }
-        job.process(&batch.messages).await?;
+        job.process(&batch.messages, received).await?;
         job.idle_check().await?;
         if last_checkpoint.elapsed() >= config.checkpoint.interval {
             job.checkpoint().await?;
             last_checkpoint = Instant::now();
         }
+        if last_gauges.elapsed() >= GAUGE_INTERVAL {
+            job.refresh_gauges();
+            last_gauges = Instant::now();
+            if watch.changed() {
+                job.reload("a rule file changed").await?;
+            }
+        }
     }
+    job.metrics.set_ready(false);
     tracing::info!("shutting down: draining, checkpointing, committing");
     tokio::time::timeout(DRAIN_TIMEOUT, job.checkpoint())
         .await
@@ -135,10 +184,27 @@ pub async fn run(
     Ok(job.summary())
 }
 
-struct Job<'p> {
-    program: &'p Program,
+/// SIGHUP as a stream; `None` where it cannot be listened to.
+fn hangup_signals() -> Option<Signal> {
+    signal(SignalKind::hangup())
+        .map_err(|e| tracing::warn!("no reload on SIGHUP: {e}"))
+        .ok()
+}
+
+async fn next_hangup(signals: &mut Option<Signal>) -> Option<()> {
+    match signals {
+        Some(signals) => signals.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Job {
+    program: Program,
+    /// The rule files, read again at a reload.
+    files: Vec<PathBuf>,
+    config: Config,
     inputs: JobInputs,
-    catalog: std::sync::Arc<CheckpointCatalog>,
+    catalog: Arc<CheckpointCatalog>,
     source: KafkaSource,
     outputs: Outputs,
     tasks: BTreeMap<i32, PartitionTask>,
@@ -146,18 +212,19 @@ struct Job<'p> {
     idle_timeout: Duration,
     messages_in: u64,
     checkpoints: u64,
+    metrics: Arc<Metrics>,
 }
 
-impl<'p> Job<'p> {
-    fn start(
-        program: &'p Program,
-        ruleset: RulesetFingerprint,
-        config: &Config,
-    ) -> Result<Self, JobError> {
-        let inputs = JobInputs::new(program, config)?;
-        let catalog =
-            std::sync::Arc::new(CheckpointCatalog::open(&config.checkpoint.dir, ruleset)?);
-        let outputs = Outputs::open(program, config)?;
+impl Job {
+    fn start(rules: JobRules, config: &Config, metrics: Arc<Metrics>) -> Result<Self, JobError> {
+        let JobRules {
+            files,
+            program,
+            ruleset,
+        } = rules;
+        let inputs = JobInputs::new(&program, config)?;
+        let catalog = Arc::new(CheckpointCatalog::open(&config.checkpoint.dir, ruleset)?);
+        let outputs = Outputs::open(&program, config)?;
         let source = KafkaSource::open_resuming(
             &config.kafka,
             &inputs.topics(),
@@ -172,7 +239,7 @@ impl<'p> Job<'p> {
                         .is_some_and(|n| n > 1)
             })
         };
-        for note in partitioning::notes(program, config, partitioned) {
+        for note in partitioning::notes(&program, config, partitioned) {
             tracing::warn!("{note}");
         }
         tracing::info!(
@@ -185,6 +252,8 @@ impl<'p> Job<'p> {
         );
         Ok(Job {
             program,
+            files,
+            config: config.clone(),
             inputs,
             catalog,
             source,
@@ -194,6 +263,7 @@ impl<'p> Job<'p> {
             idle_timeout: config.idle_partition_timeout,
             messages_in: 0,
             checkpoints: 0,
+            metrics,
         })
     }
 
@@ -220,6 +290,8 @@ impl<'p> Job<'p> {
                 self.hand_back(&numbers).await?;
             }
         }
+        self.metrics.set_partitions(self.tasks.len());
+        self.metrics.set_ready(!self.tasks.is_empty());
         Ok(())
     }
 
@@ -230,7 +302,7 @@ impl<'p> Job<'p> {
             .iter()
             .map(|i| (i.stream, i.name.as_str()))
             .collect();
-        let mut task = PartitionTask::new(self.program, &inputs, number, Instant::now())?;
+        let mut task = PartitionTask::new(&self.program, &inputs, number, Instant::now())?;
         if let Some(checkpoint) = self.catalog.take(number)? {
             task.restore(&checkpoint)?;
             tracing::info!(
@@ -257,7 +329,11 @@ impl<'p> Job<'p> {
         Ok(())
     }
 
-    async fn process(&mut self, messages: &[SourceMessage]) -> Result<(), JobError> {
+    async fn process(
+        &mut self,
+        messages: &[SourceMessage],
+        received: Instant,
+    ) -> Result<(), JobError> {
         if messages.is_empty() {
             return Ok(());
         }
@@ -280,9 +356,12 @@ impl<'p> Job<'p> {
             for chunk in chunks {
                 let input = &self.inputs.inputs[chunk.input];
                 let (stream, name) = (input.stream, input.name.clone());
+                self.metrics
+                    .events_in(&name, chunk.decoded.batch.num_rows() as u64);
                 for rejection in &chunk.decoded.rejects {
                     let (_, offset) = split_record_number(rejection.line);
                     if let Some(message) = chunk.messages.get(&offset) {
+                        self.metrics.rejected(rejection.reason);
                         self.outputs
                             .reject(&name, message, rejection.reason, &rejection.detail)
                             .await?;
@@ -296,7 +375,7 @@ impl<'p> Job<'p> {
                 for message in chunk.messages.values() {
                     task.consumed(&message.topic, message.offset);
                 }
-                self.emit(woke).await?;
+                self.emit(woke, None).await?;
                 for late in &progress.late {
                     let Some(&line) = chunk.decoded.chunk_lines.get(late.row) else {
                         continue;
@@ -307,16 +386,18 @@ impl<'p> Job<'p> {
                             "event time {} ms is before the watermark {} ms of stream `{name}`",
                             late.time, late.watermark
                         );
+                        self.metrics.rejected(RejectReason::Late);
+                        self.metrics.late(&name);
                         self.outputs
                             .reject(&name, message, RejectReason::Late, &detail)
                             .await?;
                     }
                 }
-                self.emit(Progress {
+                let ready = Progress {
                     late: Vec::new(),
                     ready: progress.ready,
-                })
-                .await?;
+                };
+                self.emit(ready, Some(received)).await?;
             }
         }
         Ok(())
@@ -329,35 +410,116 @@ impl<'p> Job<'p> {
             ready.push(task.idle_check(now, self.idle_timeout)?);
         }
         for progress in ready {
-            self.emit(progress).await?;
+            self.emit(progress, None).await?;
         }
         Ok(())
     }
 
-    async fn emit(&mut self, progress: Progress) -> Result<(), JobError> {
+    /// Hands derived events to the sinks; `received`: when the messages
+    /// that completed them were read (`None` when time passing did).
+    async fn emit(
+        &mut self,
+        progress: Progress,
+        received: Option<Instant>,
+    ) -> Result<(), JobError> {
         for event in &progress.ready {
             self.outputs.emit(event).await?;
+            if let Some(rule) = self.program.rules.get(event.rule) {
+                self.metrics.derived(&rule.name);
+            }
+        }
+        if let Some(received) = received.filter(|_| !progress.ready.is_empty()) {
+            let took = received.elapsed();
+            for _ in &progress.ready {
+                self.metrics.latency(took);
+            }
         }
         Ok(())
+    }
+
+    /// Open state per rule and watermark lag per stream, over the tasks.
+    fn refresh_gauges(&self) {
+        let mut open: BTreeMap<String, i64> = BTreeMap::new();
+        let mut lag: BTreeMap<String, f64> = BTreeMap::new();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        for task in self.tasks.values() {
+            for (rule, size) in task.pipeline_ref().rule_states() {
+                *open.entry(rule.to_string()).or_default() += size.entries as i64;
+            }
+            for input in &self.inputs.inputs {
+                let Some(watermark) = task.pipeline_ref().stream_watermark(input.stream) else {
+                    continue;
+                };
+                if watermark == dsl::plan::Millis::MIN {
+                    continue;
+                }
+                let seconds = now_ms.saturating_sub(watermark) as f64 / 1000.0;
+                let entry = lag.entry(input.name.clone()).or_insert(seconds);
+                *entry = entry.max(seconds);
+            }
+        }
+        self.metrics.set_open_state(open);
+        self.metrics.set_watermark_lag(lag);
     }
 
     /// The barrier: sinks acknowledged, every task's checkpoint stored,
     /// then the offsets committed.
     async fn checkpoint(&mut self) -> Result<(), JobError> {
+        let started = Instant::now();
         self.outputs.barrier().await?;
         if self.tasks.is_empty() {
             return Ok(());
         }
         let mut offsets = Vec::new();
+        let mut bytes = 0;
         for task in self.tasks.values_mut() {
-            offsets.extend(task.checkpoint(&self.catalog)?);
+            let stored = task.checkpoint(&self.catalog)?;
+            offsets.extend(stored.offsets);
+            bytes += stored.state_bytes;
         }
         self.source.commit(&offsets)?;
         self.checkpoints += 1;
+        self.metrics.checkpoint(started.elapsed(), bytes);
+        self.metrics.set_consumer_lag(self.source.lag(LAG_TIMEOUT));
         tracing::debug!(
             "checkpoint of partitions {:?} committed",
             self.tasks.keys().collect::<Vec<_>>()
         );
+        Ok(())
+    }
+
+    /// Reads the rule files again and, if they compile and read the same
+    /// streams, swaps the rules in every task: unchanged rules keep their
+    /// state, changed and new ones start empty, removed ones drop theirs.
+    /// A refused reload is logged and counted; the running rules go on.
+    async fn reload(&mut self, trigger: &str) -> Result<(), JobError> {
+        let new = match rules::recompile(&self.files, &self.program) {
+            Ok(new) => new,
+            Err(refusal) => {
+                tracing::warn!("reload ({trigger}) refused, the running rules go on: {refusal}");
+                self.metrics.reload("refused");
+                return Ok(());
+            }
+        };
+        if new.ruleset == self.catalog.ruleset() {
+            tracing::info!("reload ({trigger}): the rules are unchanged");
+            return Ok(());
+        }
+        let change = rules::describe_change(&self.program, &new.program);
+        self.outputs.barrier().await?;
+        for task in self.tasks.values_mut() {
+            task.reload(&new.program, |name| {
+                rules::unchanged(&self.program, &new.program, name)
+            })?;
+        }
+        self.outputs.route(&new.program, &self.config)?;
+        self.program = new.program;
+        self.catalog.set_ruleset(new.ruleset);
+        // At once: the newest checkpoint on disk must be of the running rules,
+        // or a restart would refuse it.
+        self.checkpoint().await?;
+        self.metrics.reload("applied");
+        tracing::info!("reloaded the rules ({trigger}): {change}");
         Ok(())
     }
 

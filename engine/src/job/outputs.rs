@@ -96,6 +96,8 @@ pub struct Outputs {
     encoder: CloudEventEncoder,
     /// Per rule: its sink's index in `sinks`; `None` when not output.
     routes: Vec<Option<usize>>,
+    /// What each of `sinks` writes to.
+    targets: Vec<SinkTarget>,
     sinks: Vec<Sink>,
     dead_letter: DeadLetter,
     rejected: BTreeMap<RejectReason, u64>,
@@ -105,31 +107,6 @@ pub struct Outputs {
 
 impl Outputs {
     pub fn open(program: &Program, config: &Config) -> Result<Self, JobError> {
-        let mut targets: Vec<&SinkTarget> = Vec::new();
-        let mut routes = Vec::with_capacity(program.rules.len());
-        for rule in &program.rules {
-            routes.push(config.sink_for(&rule.emit.name).map(|target| {
-                match targets.iter().position(|t| *t == target) {
-                    Some(index) => index,
-                    None => {
-                        targets.push(target);
-                        targets.len() - 1
-                    }
-                }
-            }));
-        }
-        let sinks = targets
-            .into_iter()
-            .map(|target| {
-                Ok(match target {
-                    SinkTarget::Kafka { topic, mode } => {
-                        Sink::Kafka(KafkaSink::new(&config.kafka, topic, *mode)?)
-                    }
-                    SinkTarget::Stdout => Sink::Lines(Lines::stdout()),
-                    SinkTarget::File { path } => Sink::Lines(Lines::append(path)?),
-                })
-            })
-            .collect::<Result<_, JobError>>()?;
         let dead_letter = match &config.dead_letter {
             Some(DeadLetterTarget::Kafka { topic }) => {
                 DeadLetter::Kafka(KafkaDeadLetter::new(&config.kafka, topic)?)
@@ -137,15 +114,50 @@ impl Outputs {
             Some(DeadLetterTarget::File { path }) => DeadLetter::Lines(Lines::append(path)?),
             None => DeadLetter::CountOnly,
         };
-        Ok(Outputs {
+        let mut outputs = Outputs {
             encoder: CloudEventEncoder::for_kafka(program),
-            routes,
-            sinks,
+            routes: Vec::new(),
+            targets: Vec::new(),
+            sinks: Vec::new(),
             dead_letter,
             rejected: BTreeMap::new(),
             events_out: 0,
             buffer: Vec::new(),
-        })
+        };
+        outputs.route(program, config)?;
+        Ok(outputs)
+    }
+
+    /// Routes every rule of `program` to its sink, opening the sinks not
+    /// open yet: after a reload, sinks of the previous rules stay open.
+    pub fn route(&mut self, program: &Program, config: &Config) -> Result<(), JobError> {
+        self.encoder = CloudEventEncoder::for_kafka(program);
+        let mut routes = Vec::with_capacity(program.rules.len());
+        for rule in &program.rules {
+            let route = match config.sink_for(&rule.emit.name) {
+                Some(target) => Some(self.sink_for(target, config)?),
+                None => None,
+            };
+            routes.push(route);
+        }
+        self.routes = routes;
+        Ok(())
+    }
+
+    /// The index of `target`'s sink, opened if needed.
+    fn sink_for(&mut self, target: &SinkTarget, config: &Config) -> Result<usize, JobError> {
+        if let Some(index) = self.targets.iter().position(|t| t == target) {
+            return Ok(index);
+        }
+        self.sinks.push(match target {
+            SinkTarget::Kafka { topic, mode } => {
+                Sink::Kafka(KafkaSink::new(&config.kafka, topic, *mode)?)
+            }
+            SinkTarget::Stdout => Sink::Lines(Lines::stdout()),
+            SinkTarget::File { path } => Sink::Lines(Lines::append(path)?),
+        });
+        self.targets.push(target.clone());
+        Ok(self.sinks.len() - 1)
     }
 
     /// Hands a derived event to its rule's sink.

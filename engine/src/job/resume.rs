@@ -24,7 +24,8 @@ const PARTITION_PREFIX: &str = "partition-";
 /// The job's checkpoint directory.
 pub struct CheckpointCatalog {
     root: PathBuf,
-    ruleset: RulesetFingerprint,
+    /// Changes when the rules are reloaded: later checkpoints are of the new set.
+    ruleset: Mutex<RulesetFingerprint>,
     /// Checkpoints read at assignment, waiting for their task: `None` for a
     /// partition without one.
     claimed: Mutex<BTreeMap<i32, Option<Checkpoint>>>,
@@ -38,7 +39,7 @@ impl CheckpointCatalog {
     pub fn open(root: &Path, ruleset: RulesetFingerprint) -> Result<Self, CheckpointError> {
         let catalog = CheckpointCatalog {
             root: root.to_path_buf(),
-            ruleset,
+            ruleset: Mutex::new(ruleset),
             claimed: Mutex::new(BTreeMap::new()),
             error: Mutex::new(None),
         };
@@ -48,15 +49,20 @@ impl CheckpointCatalog {
         Ok(catalog)
     }
 
-    pub fn ruleset(&self) -> &RulesetFingerprint {
-        &self.ruleset
+    pub fn ruleset(&self) -> RulesetFingerprint {
+        lock(&self.ruleset).clone()
+    }
+
+    /// The rules were reloaded: checkpoints from now on are of `ruleset`.
+    pub fn set_ruleset(&self, ruleset: RulesetFingerprint) {
+        *lock(&self.ruleset) = ruleset;
     }
 
     /// The store of partition number `partition`.
     pub fn store(&self, partition: i32) -> Result<CheckpointStore, CheckpointError> {
         CheckpointStore::open(
             self.root.join(format!("{PARTITION_PREFIX}{partition}")),
-            self.ruleset.clone(),
+            self.ruleset(),
         )
     }
 
@@ -173,7 +179,10 @@ mod tests {
         checkpoint_with(&mut store, "auth", 90);
         assert_eq!(catalog.take(3).unwrap().map(|c| c.id), Some(first));
         // Without a claim, the newest on disk.
-        assert_eq!(catalog.take(3).unwrap().map(|c| c.offset_of("auth", 3)), Some(Some(90)));
+        assert_eq!(
+            catalog.take(3).unwrap().map(|c| c.offset_of("auth", 3)),
+            Some(Some(90))
+        );
         assert_eq!(catalog.take(4).unwrap(), None);
     }
 

@@ -15,7 +15,7 @@ use dsl::plan::Program;
 use super::resume::CheckpointCatalog;
 use super::JobError;
 use crate::checkpoint::{Checkpoint, SourceOffset, StreamWatermark};
-use crate::pipeline::{Pipeline, Progress};
+use crate::pipeline::{CarryOver, Pipeline, Progress};
 
 /// When an input of the task last had a message.
 #[derive(Debug, Clone)]
@@ -24,6 +24,13 @@ struct Activity {
     name: String,
     last_message: Instant,
     idle: bool,
+}
+
+/// What a task's checkpoint stored.
+pub struct Stored {
+    /// The positions to commit once every task's checkpoint is stored.
+    pub offsets: Vec<SourceOffset>,
+    pub state_bytes: u64,
 }
 
 pub struct PartitionTask {
@@ -63,6 +70,25 @@ impl PartitionTask {
 
     pub fn pipeline(&mut self) -> &mut Pipeline {
         &mut self.pipeline
+    }
+
+    pub fn pipeline_ref(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Replaces the pipeline by one of `program`, carrying the state over
+    /// (see [`Pipeline::carry_over_from`]); `keep(rule)` names the rules that
+    /// keep their state.
+    pub fn reload(
+        &mut self,
+        program: &Program,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<CarryOver, JobError> {
+        let names: Vec<&str> = self.activity.iter().map(|a| a.name.as_str()).collect();
+        let mut pipeline = Pipeline::build(program, &names)?;
+        let report = pipeline.carry_over_from(&mut self.pipeline, keep)?;
+        self.pipeline = pipeline;
+        Ok(report)
     }
 
     /// Takes over the state and positions of `checkpoint`.
@@ -115,14 +141,11 @@ impl PartitionTask {
 
     /// Stores the task's state and positions as the next checkpoint of its
     /// partition; returns the positions to commit.
-    pub fn checkpoint(
-        &mut self,
-        catalog: &CheckpointCatalog,
-    ) -> Result<Vec<SourceOffset>, JobError> {
+    pub fn checkpoint(&mut self, catalog: &CheckpointCatalog) -> Result<Stored, JobError> {
         // Opened afresh: another instance may have written this partition's
         // store since this task was built, and ids must keep growing.
         let mut store = catalog.store(self.partition)?;
-        let mut checkpoint = Checkpoint::new(store.next_id(), catalog.ruleset().clone());
+        let mut checkpoint = Checkpoint::new(store.next_id(), catalog.ruleset());
         checkpoint.offsets = self
             .positions
             .iter()
@@ -145,6 +168,13 @@ impl PartitionTask {
             .collect();
         checkpoint.operators = self.pipeline.snapshot()?;
         store.save(&checkpoint)?;
-        Ok(checkpoint.offsets)
+        Ok(Stored {
+            state_bytes: checkpoint
+                .operators
+                .iter()
+                .map(|o| o.state.len() as u64)
+                .sum(),
+            offsets: checkpoint.offsets,
+        })
     }
 }

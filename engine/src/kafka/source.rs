@@ -294,6 +294,21 @@ impl KafkaSource {
             .collect())
     }
 
+    /// Messages not read yet per topic, over the owned partitions whose
+    /// high watermark the broker reports within `timeout`.
+    pub fn lag(&self, timeout: Duration) -> BTreeMap<String, i64> {
+        let mut lag: BTreeMap<String, i64> = BTreeMap::new();
+        for (tp, &position) in &self.positions {
+            if let Ok((_low, high)) =
+                self.consumer
+                    .fetch_watermarks(&tp.topic, tp.partition, timeout)
+            {
+                *lag.entry(tp.topic.clone()).or_default() += (high - position).max(0);
+            }
+        }
+        lag
+    }
+
     /// How many partitions `topic` has, if the broker knows the topic.
     pub fn partition_count(&self, topic: &str, timeout: Duration) -> Option<usize> {
         let metadata = self.consumer.fetch_metadata(Some(topic), timeout).ok()?;

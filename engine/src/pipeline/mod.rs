@@ -6,6 +6,7 @@
 //! derived events out, so a file runner and a Kafka runner can share it.
 
 pub mod output;
+mod reload;
 mod snapshot;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use operators::schema::OFFSET_COLUMN;
 use operators::{DerivedBatch, Operator, OperatorError};
 
 pub use output::{OutputBuffer, OutputEvent};
+pub use reload::CarryOver;
 pub use snapshot::PIPELINE_STATE_ENTRY;
 
 use crate::time::{ReorderBuffer, Run, SourceProgress, StreamClock};
@@ -46,6 +48,8 @@ pub enum PipelineError {
     NotAnInput(String),
     #[error("stream `{stream}`: batch does not have the in-flight schema: {problem}")]
     BadBatch { stream: String, problem: String },
+    #[error("cannot carry the state over to the new rules: {0}")]
+    Reload(String),
     #[error("derived events of rule `{0}` feed back into it (rule cycle)")]
     Cycle(String),
     /// The state of `part` (a rule, or [`PIPELINE_STATE_ENTRY`]) could not
@@ -222,7 +226,9 @@ impl Pipeline {
 
     /// The minimum watermark over the inputs that hold time back (finished
     /// ones count as the end of time, idle ones not at all). While every
-    /// input is idle, time stands still.
+    /// input is idle, time goes as far as the furthest of them has come:
+    /// an idle input holds nothing back, and what the last active one sent
+    /// before going quiet must not wait for data that may never come.
     pub fn global_watermark(&self) -> Millis {
         let mut holding = self
             .clocks
@@ -231,7 +237,13 @@ impl Pipeline {
             .filter_map(StreamClock::holds_back)
             .peekable();
         if holding.peek().is_none() && self.clocks.iter().flatten().next().is_some() {
-            return self.watermark;
+            let furthest = self
+                .clocks
+                .iter()
+                .flatten()
+                .map(StreamClock::watermark)
+                .max();
+            return furthest.unwrap_or(Millis::MIN).max(self.watermark);
         }
         holding.min().unwrap_or(Millis::MAX)
     }
@@ -284,6 +296,13 @@ impl Pipeline {
     /// Derived events waiting for the watermark to pass their time.
     pub fn waiting_output(&self) -> usize {
         self.output.len()
+    }
+
+    /// Open operator state per rule, in rule order.
+    pub fn rule_states(&self) -> impl Iterator<Item = (&str, operators::StateSize)> + '_ {
+        self.rules
+            .iter()
+            .map(|r| (r.name.as_str(), r.operator.state_size()))
     }
 
     /// Open operator state summed over the rules.

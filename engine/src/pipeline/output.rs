@@ -66,6 +66,31 @@ impl OutputBuffer {
         }
     }
 
+    /// Takes over `old`'s waiting events and sequence counters, with old
+    /// rule `i` becoming rule `moved[i]`; events of rules not moved are
+    /// dropped and counted.
+    pub fn take_over(&mut self, old: OutputBuffer, moved: &[Option<usize>]) -> usize {
+        let mut dropped = 0;
+        for (rule, &sequence) in old.sequences.iter().enumerate() {
+            if let Some(&Some(new)) = moved.get(rule) {
+                if new >= self.sequences.len() {
+                    self.sequences.resize(new + 1, 0);
+                }
+                self.sequences[new] = sequence;
+            }
+        }
+        for ((time, rule, sequence), mut event) in old.waiting {
+            match moved.get(rule).copied().flatten() {
+                Some(new) => {
+                    event.rule = new;
+                    self.waiting.insert((time, new, sequence), event);
+                }
+                None => dropped += 1,
+            }
+        }
+        dropped
+    }
+
     /// The events earlier than `watermark`, in output order.
     pub fn take_before(&mut self, watermark: Millis) -> Vec<OutputEvent> {
         let later = self.waiting.split_off(&(watermark, 0, 0));
