@@ -42,6 +42,12 @@ pub struct AggregateSpec {
     /// What `update_batch` is fed, evaluated against input batches.
     args: Vec<PhysExpr>,
     output_type: ArrowType,
+    /// Floating-point sums depend on how the values are grouped (DataFusion
+    /// sums a batch in SIMD lanes, then adds it to the total), so such
+    /// accumulators are fed one row at a time, in event order: the result
+    /// is then the same however the input was cut into batches, from a file
+    /// or from Kafka.
+    row_by_row: bool,
 }
 
 impl AggregateSpec {
@@ -62,6 +68,11 @@ impl AggregateSpec {
             }
         };
         let arg_type = arg.data_type(schema)?;
+        let row_by_row = match func {
+            AggFunc::Avg => true,
+            AggFunc::Sum => arg_type.is_floating(),
+            _ => false,
+        };
         let (udaf, args, distinct, output_type): (
             Arc<AggregateUDF>,
             Vec<PhysExpr>,
@@ -112,6 +123,7 @@ impl AggregateSpec {
             expr: Arc::new(expr),
             args,
             output_type,
+            row_by_row,
         })
     }
 
@@ -156,7 +168,21 @@ impl AggregateSpec {
 
     /// Feeds every row of `batch`, in order.
     pub fn update(&self, acc: &mut dyn Accumulator, batch: &RecordBatch) -> Result<()> {
-        Ok(acc.update_batch(&self.arguments(batch)?)?)
+        let arguments = self.arguments(batch)?;
+        self.feed(acc, &arguments)
+    }
+
+    /// Feeds `arguments` (columns of equal length) in row order.
+    fn feed(&self, acc: &mut dyn Accumulator, arguments: &[ArrayRef]) -> Result<()> {
+        if !self.row_by_row {
+            return Ok(acc.update_batch(arguments)?);
+        }
+        let rows = arguments.first().map_or(0, |a| a.len());
+        for row in 0..rows {
+            let one: Vec<ArrayRef> = arguments.iter().map(|a| a.slice(row, 1)).collect();
+            acc.update_batch(&one)?;
+        }
+        Ok(())
     }
 
     /// Feeds the rows `rows` (indices into `arguments`, in feed order).
@@ -187,7 +213,7 @@ impl AggregateSpec {
                 .map(|a| take(a.as_ref(), &indices, None))
                 .collect::<Result<Vec<_>, _>>()?
         };
-        Ok(acc.update_batch(&selected)?)
+        self.feed(acc, &selected)
     }
 
     /// The current result, of [`AggregateSpec::output_type`]. The state is

@@ -15,6 +15,7 @@ pub mod error;
 pub mod expr;
 pub mod filter;
 pub mod key;
+pub mod limits;
 pub mod operator;
 pub mod pattern;
 pub mod schema;
@@ -24,6 +25,7 @@ pub mod window;
 
 pub use derived::{DerivedBatch, DerivedMeta, Evidence};
 pub use error::{OperatorError, Result};
+pub use limits::{LimitHits, Limits};
 pub use operator::{Operator, StateSize};
 
 use dsl::plan::{Catalog, RuleKind, RulePlan};

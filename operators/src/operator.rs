@@ -5,6 +5,7 @@ use dsl::plan::Millis;
 
 use crate::derived::DerivedBatch;
 use crate::error::Result;
+use crate::limits::{LimitHits, Limits};
 
 /// A compiled rule: synchronous, stateful, no I/O.
 ///
@@ -39,6 +40,16 @@ pub trait Operator: Send {
 
     /// Open state, for metrics and tests: (open candidates or windows, keys holding state).
     fn state_size(&self) -> StateSize;
+
+    /// Caps this operator's open state from now on (see [`Limits`]).
+    /// Operators whose state needs no cap ignore it.
+    fn set_limits(&mut self, _limits: &Limits) {}
+
+    /// How often the caps bit since the operator was built (metrics: not
+    /// part of snapshots, so not carried over a restore).
+    fn limit_hits(&self) -> LimitHits {
+        LimitHits::default()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

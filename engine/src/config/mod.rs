@@ -12,6 +12,11 @@
 //! [metrics]
 //! listen = "127.0.0.1:9464"           # default: no HTTP endpoint
 //!
+//! [limits]                            # state bounds, per rule and partition
+//! max_candidates_per_key = 1000       # past it, a key's oldest candidate goes
+//! max_candidates_per_rule = 5000000   # past it, no new candidate starts
+//! max_windows_per_rule = 5000000      # past it, no new window opens
+//!
 //! [kafka]
 //! brokers = "127.0.0.1:9092"
 //! group_id = "eddy"
@@ -109,11 +114,42 @@ pub struct Config {
     pub channel_capacity: NonZeroUsize,
     /// The HTTP endpoint for metrics, health and reload.
     pub metrics: MetricsConfig,
+    pub limits: LimitsConfig,
     /// How log lines on stderr look (default text).
     pub log_format: LogFormat,
     /// Where each stream and sink entry is in the file, for later errors
     /// (e.g. a stream the rules do not declare).
     pub locations: KeyLocations,
+}
+
+/// `[limits]`: bounds on operator state, so memory stays bounded whatever
+/// the input; `eddy_limit_hits_total` counts when they bite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Open pattern candidates per key and rule; past it the key's oldest
+    /// candidate is dropped (default 1000).
+    pub max_candidates_per_key: NonZeroUsize,
+    /// Open pattern candidates per rule and partition; past it no new
+    /// candidate starts (default 5,000,000).
+    pub max_candidates_per_rule: NonZeroUsize,
+    /// Open windows per rule and partition; past it an event opens no new
+    /// window (default 5,000,000).
+    pub max_windows_per_rule: NonZeroUsize,
+}
+
+pub const DEFAULT_MAX_CANDIDATES_PER_KEY: usize = 1000;
+pub const DEFAULT_MAX_CANDIDATES_PER_RULE: usize = 5_000_000;
+pub const DEFAULT_MAX_WINDOWS_PER_RULE: usize = 5_000_000;
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_candidates_per_key: nonzero(DEFAULT_MAX_CANDIDATES_PER_KEY),
+            max_candidates_per_rule: nonzero(DEFAULT_MAX_CANDIDATES_PER_RULE),
+            max_windows_per_rule: nonzero(DEFAULT_MAX_WINDOWS_PER_RULE),
+        }
+    }
 }
 
 /// `[metrics]`.
@@ -279,6 +315,7 @@ impl Default for Config {
             max_message_bytes: nonzero(DEFAULT_MAX_MESSAGE_BYTES),
             channel_capacity: nonzero(DEFAULT_CHANNEL_CAPACITY),
             metrics: MetricsConfig::default(),
+            limits: LimitsConfig::default(),
             log_format: LogFormat::default(),
             locations: KeyLocations {
                 origin: NO_FILE.into(),

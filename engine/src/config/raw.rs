@@ -15,7 +15,7 @@ use toml::Spanned;
 use super::error::{ConfigError, Location};
 use super::{
     duration, CheckpointConfig, CloudEventMode, Config, DeadLetterTarget, FileStream, Format,
-    KafkaConfig, KafkaStream, KeyLocations, LogFormat, MetricsConfig, SinkTarget, StreamSource,
+    KafkaConfig, KafkaStream, KeyLocations, LimitsConfig, LogFormat, MetricsConfig, SinkTarget, StreamSource,
     TimestampSource, DEFAULT_CHANNEL_CAPACITY, DEFAULT_IDLE_PARTITION_TIMEOUT,
     DEFAULT_MAX_MESSAGE_BYTES,
 };
@@ -43,6 +43,8 @@ struct RawConfig {
     channel_capacity: NonZeroUsize,
     #[serde(default)]
     metrics: MetricsConfig,
+    #[serde(default)]
+    limits: LimitsConfig,
     #[serde(default)]
     log_format: LogFormat,
 }
@@ -184,6 +186,7 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         max_message_bytes: raw.max_message_bytes,
         channel_capacity: raw.channel_capacity,
         metrics: raw.metrics,
+        limits: raw.limits,
         log_format: raw.log_format,
         locations,
     };

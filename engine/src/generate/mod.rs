@@ -1,6 +1,7 @@
-//! Seeded generators of sample events for the example packs (and, later,
-//! the benches). The same pack, seed and size always give the same files.
+//! Seeded generators of sample events for the example packs and the
+//! benchmark workload. The same pack, seed and size always give the same files.
 
+pub mod bench;
 mod fraud;
 mod iot;
 mod recorder;
@@ -13,11 +14,11 @@ pub use recorder::{rfc3339, Recorder, EPOCH_2026};
 pub use rng::Rng;
 
 /// The data sets `eddy generate` knows.
-pub const PACKS: &[&str] = &["fraud", "security", "iot"];
+pub const PACKS: &[&str] = &["fraud", "security", "iot", "bench"];
 
 #[derive(Debug, clap::Args)]
 pub struct GenerateArgs {
-    /// Which data set: fraud, security or iot.
+    /// Which data set: fraud, security, iot, or bench (the benchmark workload).
     pub pack: String,
     /// Folder to write the JSON-lines files into (one per stream).
     #[arg(long, default_value = ".")]
@@ -27,6 +28,9 @@ pub struct GenerateArgs {
     /// Roughly how many events.
     #[arg(long, default_value_t = 2000)]
     pub events: usize,
+    /// Distinct users (bench only; default 10000); other data sets ignore it.
+    #[arg(long)]
+    pub users: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +47,14 @@ pub enum GenerateError {
 /// Writes the pack's files and returns (stream, lines written) per file.
 pub fn run(args: &GenerateArgs) -> Result<Vec<(String, usize)>, GenerateError> {
     let mut rng = Rng::new(args.seed);
+    let io_error = |source| GenerateError::Io {
+        path: args.out.clone(),
+        source,
+    };
+    if args.pack == "bench" {
+        let users = args.users.unwrap_or(bench::DEFAULT_USERS);
+        return bench::write(&mut rng, &args.out, args.events, users).map_err(io_error);
+    }
     let mut out = Recorder::default();
     match args.pack.as_str() {
         "fraud" => fraud::generate(&mut rng, &mut out, args.events),
@@ -50,8 +62,5 @@ pub fn run(args: &GenerateArgs) -> Result<Vec<(String, usize)>, GenerateError> {
         "iot" => iot::generate(&mut rng, &mut out, args.events),
         other => return Err(GenerateError::UnknownPack(other.to_string())),
     }
-    out.write(&args.out).map_err(|source| GenerateError::Io {
-        path: args.out.clone(),
-        source,
-    })
+    out.write(&args.out).map_err(io_error)
 }

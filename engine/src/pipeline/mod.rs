@@ -305,6 +305,22 @@ impl Pipeline {
             .map(|r| (r.name.as_str(), r.operator.state_size()))
     }
 
+    /// Caps every rule's operator state from now on (see
+    /// [`operators::Limits`]); each operator takes the caps of its kind.
+    pub fn set_limits(&mut self, limits: &operators::Limits) {
+        for rule in &mut self.rules {
+            rule.operator.set_limits(limits);
+        }
+    }
+
+    /// How often the caps bit per rule, in rule order (metrics: counted
+    /// since the pipeline was built, not restored from snapshots).
+    pub fn limit_hits(&self) -> impl Iterator<Item = (&str, operators::LimitHits)> + '_ {
+        self.rules
+            .iter()
+            .map(|r| (r.name.as_str(), r.operator.limit_hits()))
+    }
+
     /// Open operator state summed over the rules.
     pub fn state_entries(&self) -> usize {
         self.rules

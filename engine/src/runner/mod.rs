@@ -177,6 +177,12 @@ pub fn run(program: &Program, config: &RunConfig) -> Result<RunSummary, RunError
                     &mut output,
                     &mut summary,
                 )?;
+                // A reader of a live output (a pipe from stdin) sees each
+                // chunk's derived events now, not when the buffer fills; at
+                // one write per chunk this costs a file run nothing.
+                if !progress.ready.is_empty() {
+                    output.flush()?;
+                }
             }
             ReaderMessage::Failed(error) => return Err(error),
             ReaderMessage::End => {

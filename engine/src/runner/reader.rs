@@ -51,7 +51,11 @@ fn read_all(
     tx: &SyncSender<ReaderMessage>,
 ) -> Result<(), RunError> {
     let mut decoder = StreamDecoder::new(stream)?;
-    let mut lines = LineReader::new(location.open()?, location.display_name(), max_line_bytes);
+    // Stdin may be a live feed: hand over what has arrived rather than wait
+    // for a full chunk, so derived events are not held back by silence.
+    let live = matches!(location, InputLocation::Stdin);
+    let mut lines = LineReader::new(location.open()?, location.display_name(), max_line_bytes)
+        .hand_over_partial_chunks(live);
     // Each round consumes a chunk of the finite input.
     while let Some(chunk) = lines.next_chunk(batch_size)? {
         let decoded = decoder.decode(&chunk)?;

@@ -62,6 +62,12 @@ pub struct LineReader<R> {
     /// The number of the line read next.
     next_number: i64,
     at_end: bool,
+    /// Whether the last line read used up the reader's buffer: the next
+    /// line may not have arrived yet.
+    drained: bool,
+    /// End a chunk early when the buffer is drained (see
+    /// [`LineReader::hand_over_partial_chunks`]).
+    hand_over_partial: bool,
 }
 
 impl<R: BufRead> LineReader<R> {
@@ -72,7 +78,19 @@ impl<R: BufRead> LineReader<R> {
             max_line_bytes: max_line_bytes.max(1),
             next_number: 1,
             at_end: false,
+            drained: false,
+            hand_over_partial: false,
         }
+    }
+
+    /// For live input (stdin): a chunk also ends, with at least one line,
+    /// when the lines read so far used up everything the reader had, instead
+    /// of waiting for the next line, which may be a while. A pipe's reads
+    /// return what is there, so under load chunks still fill up to what
+    /// arrived; for a file this would only cut chunks at buffer refills.
+    pub fn hand_over_partial_chunks(mut self, enabled: bool) -> Self {
+        self.hand_over_partial = enabled;
+        self
     }
 
     /// Up to `max_lines` lines (accepted or oversize); `None` at the end of input.
@@ -81,6 +99,9 @@ impl<R: BufRead> LineReader<R> {
         let mut chunk = Chunk::default();
         while !self.at_end && chunk.lines.len() + chunk.oversize.len() < max_lines {
             self.read_line_into(&mut chunk)?;
+            if self.hand_over_partial && self.drained && !chunk.is_empty() {
+                break;
+            }
         }
         Ok((!chunk.is_empty()).then_some(chunk))
     }
@@ -131,6 +152,7 @@ impl<R: BufRead> LineReader<R> {
                 }
             };
             let consumed = piece_len + usize::from(found_newline);
+            self.drained = consumed == buf.len();
             self.reader.consume(consumed);
             if found_newline {
                 break;
@@ -162,5 +184,47 @@ impl<R: BufRead> LineReader<R> {
             }),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufReader, Read};
+
+    use super::*;
+
+    /// Hands out one piece per read, as a pipe does when a writer pauses.
+    struct Pieces(Vec<&'static [u8]>);
+
+    impl Read for Pieces {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            let piece = self.0.remove(0);
+            buf[..piece.len()].copy_from_slice(piece);
+            Ok(piece.len())
+        }
+    }
+
+    fn chunk_sizes(partial: bool) -> Vec<usize> {
+        let input = Pieces(vec![b"{\"a\":1}\n{\"a\":2}\n", b"{\"a\":3}\n"]);
+        let mut reader =
+            LineReader::new(BufReader::new(input), "-", 1024).hand_over_partial_chunks(partial);
+        let mut sizes = Vec::new();
+        while let Some(chunk) = reader.next_chunk(100).unwrap() {
+            sizes.push(chunk.lines.len());
+        }
+        sizes
+    }
+
+    #[test]
+    fn a_live_reader_hands_over_what_has_arrived() {
+        assert_eq!(chunk_sizes(true), vec![2, 1]);
+    }
+
+    #[test]
+    fn a_file_reader_fills_its_chunks() {
+        assert_eq!(chunk_sizes(false), vec![3]);
     }
 }

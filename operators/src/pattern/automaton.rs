@@ -35,6 +35,20 @@
 //! keeps a flood of first-step events (`f{3,}` under attack) linear in
 //! time and memory, and has no effect on output (the reference tests check
 //! it with and without sharing).
+//!
+//! Memory is bounded by [`Limits`] when set (none by default):
+//!
+//! - per key (`max_candidates_per_key`): starting a candidate on a key at
+//!   its cap first evicts the key's oldest candidate. The oldest is the
+//!   nearest its deadline and, under a flood, the one holding the most
+//!   events; the newest keep the key watching the latest events.
+//! - per rule (`max_candidates_per_rule`): at the cap, events start no
+//!   candidate; the open ones go on. Evicting across keys would let one
+//!   busy key push out the candidates of quiet ones.
+//!
+//! Both are counted in [`LimitHits`]. A candidate evicted or never started
+//! changes the output (that is the point of a cap), so the counters say
+//! when it happened; without caps the automaton is exactly as above.
 
 mod state;
 
@@ -47,6 +61,7 @@ use dsl::plan::{Millis, StepId};
 use serde::{Deserialize, Serialize};
 
 use super::nfa::{Closure, Completion, Nfa, Position, StepSet};
+use crate::limits::{LimitHits, Limits};
 use crate::operator::StateSize;
 
 pub use state::{AutomatonState, InvalidState};
@@ -387,6 +402,10 @@ pub struct Automaton<K, E> {
     deadlines: BTreeMap<(Millis, u64), K>,
     next_seq: u64,
     candidate_count: usize,
+    /// Caps on candidates: configuration, not state (kept over a load).
+    limits: Limits,
+    /// How often `limits` bit: metrics, not state (kept over a load).
+    hits: LimitHits,
 }
 
 impl<K: Clone + Eq + Hash, E: Clone> Automaton<K, E> {
@@ -409,7 +428,20 @@ impl<K: Clone + Eq + Hash, E: Clone> Automaton<K, E> {
             deadlines: BTreeMap::new(),
             next_seq: 0,
             candidate_count: 0,
+            limits: Limits::default(),
+            hits: LimitHits::default(),
         }
+    }
+
+    /// Caps candidates from now on (see the module documentation); only the
+    /// candidate fields of `limits` apply.
+    pub fn set_limits(&mut self, limits: &Limits) {
+        self.limits = *limits;
+    }
+
+    /// How often the caps bit so far.
+    pub fn limit_hits(&self) -> LimitHits {
+        self.hits
     }
 
     /// Declares that every cross condition reads only the latest event
@@ -465,17 +497,7 @@ impl<K: Clone + Eq + Hash, E: Clone> Automaton<K, E> {
                 });
                 continue;
             }
-            if cohorts[index].members.is_empty() {
-                cohorts.remove(index);
-            } else {
-                // Its oldest member is younger now: keep the order.
-                let mut i = index;
-                while i + 1 < cohorts.len() && cohorts[i].oldest_seq() > cohorts[i + 1].oldest_seq()
-                {
-                    cohorts.swap(i, i + 1);
-                    i += 1;
-                }
-            }
+            reorder_after_removal(cohorts, index);
             if cohorts.is_empty() {
                 self.keys.remove(&key);
             }
@@ -582,6 +604,9 @@ impl<K: Clone + Eq + Hash, E: Clone> Automaton<K, E> {
                 });
                 return Ok(());
             }
+            if !self.make_room(&event.key) {
+                break;
+            }
             let member = Member {
                 seq: self.next_seq,
                 deadline: event.time.saturating_add(self.within),
@@ -603,6 +628,69 @@ impl<K: Clone + Eq + Hash, E: Clone> Automaton<K, E> {
         Ok(())
     }
 
+    /// Applies the caps before a candidate of `key` starts: evicts the
+    /// key's oldest candidate when the key is at its cap, else refuses the
+    /// start when the rule is at its cap. Returns whether it may start.
+    fn make_room(&mut self, key: &K) -> bool {
+        if let Some(per_key) = self.limits.max_candidates_per_key {
+            if per_key == 0 {
+                self.hits.candidates_refused += 1;
+                return false;
+            }
+            let open = self.keys.get(key).map_or(0, |cohorts| {
+                cohorts.iter().map(|c| c.members.len()).sum::<usize>()
+            });
+            if open >= per_key {
+                // Evicting keeps the rule's total where it was: the new
+                // candidate replaces the old, whatever the rule's cap.
+                // (More than one only when a restored state or a lowered
+                // cap left the key above it.)
+                for _ in per_key..=open {
+                    self.evict_oldest(key);
+                    self.hits.candidates_evicted += 1;
+                }
+                return true;
+            }
+        }
+        if let Some(per_rule) = self.limits.max_candidates_per_rule {
+            if self.candidate_count >= per_rule {
+                self.hits.candidates_refused += 1;
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Drops the oldest candidate of `key` (it has one), keeping every
+    /// index in step: its timer, the count, the cohorts' order, and the
+    /// cohorts named in `moved` (by their oldest member, which may change).
+    fn evict_oldest(&mut self, key: &K) {
+        let Some(cohorts) = self.keys.get_mut(key) else {
+            return;
+        };
+        // Cohorts are ordered by their oldest member.
+        let Some(oldest) = cohorts.first().and_then(|c| c.members.first()) else {
+            return;
+        };
+        let (timer, seq) = (oldest.timer(), oldest.seq);
+        cohorts[0].remove(seq, false);
+        self.deadlines.remove(&timer);
+        self.candidate_count -= 1;
+        let renamed = cohorts[0].members.first().map(|m| m.seq);
+        if let Some(named) = self.moved.iter().position(|&s| s == seq) {
+            match renamed {
+                Some(next) => self.moved[named] = next,
+                None => {
+                    self.moved.remove(named);
+                }
+            }
+        }
+        reorder_after_removal(cohorts, 0);
+        if cohorts.is_empty() {
+            self.keys.remove(key);
+        }
+    }
+
     /// Drops every candidate of `key`.
     fn discard_key(&mut self, key: &K) {
         if let Some(cohorts) = self.keys.remove(key) {
@@ -611,6 +699,21 @@ impl<K: Clone + Eq + Hash, E: Clone> Automaton<K, E> {
                 self.candidate_count -= 1;
             }
         }
+    }
+}
+
+/// After a member left `cohorts[index]`: drops the cohort if it is empty,
+/// else moves it to its place in the order by oldest member (its oldest
+/// may be younger now).
+fn reorder_after_removal<E: Clone>(cohorts: &mut Vec<Cohort<E>>, index: usize) {
+    if cohorts[index].members.is_empty() {
+        cohorts.remove(index);
+        return;
+    }
+    let mut i = index;
+    while i + 1 < cohorts.len() && cohorts[i].oldest_seq() > cohorts[i + 1].oldest_seq() {
+        cohorts.swap(i, i + 1);
+        i += 1;
     }
 }
 
@@ -736,6 +839,80 @@ mod tests {
             "the first candidate took every event"
         );
         assert_eq!(a.state_size(), StateSize::default());
+    }
+
+    /// Every index agrees with the cohorts: one timer per member, the
+    /// count, no empty cohort or key, cohorts ordered by oldest member.
+    fn assert_consistent<E: Clone>(a: &Automaton<u8, E>) {
+        let members: usize = a.keys.values().flatten().map(|c| c.members.len()).sum();
+        assert_eq!(a.candidate_count, members);
+        assert_eq!(a.deadlines.len(), members);
+        for (key, cohorts) in &a.keys {
+            assert!(!cohorts.is_empty());
+            assert!(cohorts.iter().all(|c| !c.members.is_empty()));
+            assert!(cohorts
+                .windows(2)
+                .all(|w| w[0].oldest_seq() < w[1].oldest_seq()));
+            for member in cohorts.iter().flat_map(|c| &c.members) {
+                assert_eq!(a.deadlines.get(&member.timer()), Some(key));
+            }
+        }
+    }
+
+    #[test]
+    fn evictions_keep_every_index_in_step_in_every_sharing_mode() {
+        // a{2,} -> not x -> b within 50, over three keys.
+        let root = PatternNode::Seq(vec![
+            PatternNode::Repeat {
+                node: Box::new(PatternNode::Step(0)),
+                min: 2,
+                max: None,
+            },
+            PatternNode::Not(1),
+            PatternNode::Step(2),
+        ]);
+        let nfa = || Nfa::compile(&root, 3).unwrap();
+        let modes = [
+            Automaton::new(nfa(), 50, StepSet::EMPTY),
+            Automaton::new(nfa(), 50, StepSet::single(2)),
+            Automaton::new(nfa(), 50, StepSet::single(2))
+                .cross_conditions_read_only_latest(StepSet::single(0)),
+        ];
+        for (mode, mut a) in modes.into_iter().enumerate() {
+            a.set_limits(&Limits {
+                max_candidates_per_key: Some(3),
+                max_candidates_per_rule: Some(7),
+                max_windows_per_rule: None,
+            });
+            let mut seed = 0x9e37_79b9_u64 + mode as u64;
+            let mut out = Vec::new();
+            for time in 0..2000 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let step = [0, 0, 0, 0, 0, 1, 2][(seed % 7) as usize];
+                let input = EventInput {
+                    key: (seed >> 8) as u8 % 3,
+                    time,
+                    local: StepSet::single(step),
+                    payload: time as usize,
+                };
+                a.on_event(input, &mut NoCrossConditions, &mut out).unwrap();
+                assert_consistent(&a);
+                assert!(a.state_size().entries <= 7, "mode {mode}");
+                for cohorts in a.keys.values() {
+                    let open: usize = cohorts.iter().map(|c| c.members.len()).sum();
+                    assert!(open <= 3, "mode {mode}: {open} candidates on a key");
+                }
+            }
+            let hits = a.limit_hits();
+            assert!(hits.candidates_evicted > 0, "mode {mode}: {hits:?}");
+            assert!(hits.candidates_refused > 0, "mode {mode}: {hits:?}");
+            assert!(!out.is_empty(), "mode {mode}: matches still complete");
+            a.advance_time(Millis::MAX, &mut out);
+            assert_consistent(&a);
+            assert_eq!(a.state_size(), StateSize::default());
+        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::emit::{Emitter, EventColumns};
 use crate::error::{OperatorError, Result};
 use crate::expr::{evaluate_predicate, lower, FieldLeaves, PhysExpr};
 use crate::key::{Key, KeyExtractor};
+use crate::limits::{LimitHits, Limits};
 use crate::operator::{Operator, StateSize};
 use crate::schema::stream_schema;
 
@@ -289,5 +290,13 @@ impl Operator for PatternOperator {
 
     fn state_size(&self) -> StateSize {
         self.automaton.state_size()
+    }
+
+    fn set_limits(&mut self, limits: &Limits) {
+        self.automaton.set_limits(limits);
+    }
+
+    fn limit_hits(&self) -> LimitHits {
+        self.automaton.limit_hits()
     }
 }

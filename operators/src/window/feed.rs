@@ -55,6 +55,12 @@ impl PendingRows {
         self.groups.push((windows, vec![row]));
     }
 
+    /// Starts a group of `row` alone, going to `windows`: no later row
+    /// joins it (they look their windows up again).
+    pub fn open_alone(&mut self, windows: Vec<WindowId>, row: u32) {
+        self.groups.push((windows, vec![row]));
+    }
+
     /// Feeds every group to its windows and empties the list.
     pub fn flush(
         &mut self,

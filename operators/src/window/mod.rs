@@ -27,6 +27,12 @@
 //!
 //! Checkpoints: `snapshot` and `restore` write and read that state (see
 //! the `snapshot` module).
+//!
+//! Bounds: with [`Limits::max_windows_per_rule`] set, an event that would
+//! open a window beyond the cap does not open it (counted in
+//! [`LimitHits::windows_refused`]); it still goes to its windows that are
+//! open. Windows already open are never dropped early: their aggregates
+//! would be wrong. Without the cap nothing changes.
 
 mod assign;
 mod feed;
@@ -52,6 +58,7 @@ use crate::expr::{
     PhysExpr,
 };
 use crate::key::{Key, KeyExtractor};
+use crate::limits::{LimitHits, Limits};
 use crate::operator::{expect_stream, Operator, StateSize};
 use crate::schema::{arrow_type, stream_schema};
 use crate::state::{StateReader, StateWriter};
@@ -95,6 +102,10 @@ pub struct WindowOperator {
     sessions: HashMap<Option<Key>, Millis>,
     /// Open windows per key, for [`StateSize::keys`].
     open_per_key: HashMap<Option<Key>, usize>,
+
+    /// Configuration and metrics, not state: not in snapshots.
+    limits: Limits,
+    hits: LimitHits,
 }
 
 impl WindowOperator {
@@ -175,7 +186,24 @@ impl WindowOperator {
             deadlines: BTreeSet::new(),
             sessions: HashMap::new(),
             open_per_key: HashMap::new(),
+            limits: Limits::default(),
+            hits: LimitHits::default(),
         })
+    }
+
+    /// Whether one more window may open under `max_windows_per_rule`;
+    /// counts the refusal when not.
+    fn may_open_window(&mut self) -> bool {
+        // `deadlines` holds one entry per window not yet closed (closed
+        // ones wait in `windows` only until the end of the batch).
+        let open = self.deadlines.len();
+        match self.limits.max_windows_per_rule {
+            Some(cap) if open >= cap => {
+                self.hits.windows_refused += 1;
+                false
+            }
+            _ => true,
+        }
     }
 
     /// Emissions dropped by `suppress` so far.
@@ -293,8 +321,10 @@ impl WindowOperator {
         self.emitter.emit(&rows, matches, out)
     }
 
-    /// The windows an event of `key` at `ts` goes to, opening them as needed.
-    fn windows_for(&mut self, key: &Option<Key>, ts: Millis) -> Result<Vec<WindowId>> {
+    /// The windows an event of `key` at `ts` goes to, opening them as
+    /// needed, and whether they are all of its windows (`false` when the
+    /// window cap refused to open some).
+    fn windows_for(&mut self, key: &Option<Key>, ts: Millis) -> Result<(Vec<WindowId>, bool)> {
         let bounds: Vec<Bounds> = match self.spec {
             WindowSpec::Tumbling { size } => vec![tumbling(ts, size)],
             WindowSpec::Hopping { size, slide } => hopping(ts, size, slide).collect(),
@@ -310,19 +340,25 @@ impl WindowOperator {
                             // due (see `close_until`).
                             window.end = end;
                         }
-                        return Ok(vec![id]);
+                        return Ok((vec![id], true));
                     }
-                    None => {
-                        self.sessions.insert(key.clone(), ts);
-                        vec![(ts, end)]
-                    }
+                    // Opened below (unless the cap refuses it).
+                    None => vec![(ts, end)],
                 }
             }
         };
         let mut ids = Vec::with_capacity(bounds.len());
+        let mut complete = true;
         for (start, end) in bounds {
             let id = (key.clone(), start);
             if !self.windows.contains_key(&id) {
+                if !self.may_open_window() {
+                    complete = false;
+                    continue;
+                }
+                if let WindowSpec::Session { .. } = self.spec {
+                    self.sessions.insert(key.clone(), start);
+                }
                 let accumulators = self
                     .aggregates
                     .iter()
@@ -341,7 +377,7 @@ impl WindowOperator {
             }
             ids.push(id);
         }
-        Ok(ids)
+        Ok((ids, complete))
     }
 }
 
@@ -391,13 +427,17 @@ impl Operator for WindowOperator {
                 Some(pane) => {
                     let group = (key, ts.div_euclid(pane) * pane);
                     if !pending.append(&group, row) {
-                        let windows = self.windows_for(&group.0, ts)?;
-                        pending.open(group, windows, row);
+                        match self.windows_for(&group.0, ts)? {
+                            (windows, true) => pending.open(group, windows, row),
+                            // The next row of the pane asks again: a
+                            // window may have closed and made room.
+                            (windows, false) => pending.open_alone(windows, row),
+                        }
                     }
                 }
                 // Sessions: every event extends its session.
                 None => {
-                    let windows = self.windows_for(&key, ts)?;
+                    let (windows, _) = self.windows_for(&key, ts)?;
                     if let Some(session) = windows.first().cloned() {
                         if !pending.append(&session, row) {
                             pending.open(session, windows, row);
@@ -442,6 +482,14 @@ impl Operator for WindowOperator {
             entries: self.windows.len(),
             keys: self.open_per_key.len(),
         }
+    }
+
+    fn set_limits(&mut self, limits: &Limits) {
+        self.limits = *limits;
+    }
+
+    fn limit_hits(&self) -> LimitHits {
+        self.hits
     }
 }
 

@@ -1,0 +1,279 @@
+//! The streaming job's checkpoints against a real broker: killed with
+//! SIGKILL again and again it loses nothing and, after dropping duplicates
+//! by id, adds nothing; and two instances of one group split the
+//! partitions and hand a stopped instance's state over to the other.
+//! Inputs are seeded (fixed seeds); the oracle is the file run of the same
+//! rules over the same events. Skips without a broker.
+
+mod kafka_support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kafka_support::{Derived, EddyJob, Input, JobTopics};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Bound on joining the consumer group. After a SIGKILL the broker waits
+/// for the dead member's session (6 s) before it rebalances.
+const JOIN_WAIT: Duration = Duration::from_secs(60);
+/// Bound on the job producing every expected derived event.
+const OUTPUT_WAIT: Duration = Duration::from_secs(90);
+/// The log line of a task built from a checkpoint.
+const RESUMED: &str = "resumed from checkpoint";
+const STREAMS: &[&str] = &["auth", "payments"];
+
+/// Writes the rules and the config of a job over `topics` into `dir`;
+/// returns their paths and the consumer group.
+fn write_job_files(
+    dir: &Path,
+    brokers: &str,
+    name: &str,
+    topics: &JobTopics,
+) -> (PathBuf, PathBuf, String) {
+    let rules = dir.join("rules.eddy");
+    std::fs::write(&rules, kafka_support::user_keyed_rules()).expect("write rules");
+    let group = kafka_support::unique(name);
+    // Structured mode here; kafka_job.rs covers binary mode.
+    let config = topics.config(brokers, &group, &dir.join("checkpoints"), "structured");
+    let config_path = dir.join("eddy.toml");
+    std::fs::write(&config_path, config.toml()).expect("write config");
+    (rules, config_path, group)
+}
+
+/// Every derived event in the sink, once each by id, before the cutoff;
+/// and how many messages the sink held (duplicates included).
+fn sink_events(brokers: &str, topics: &JobTopics) -> (BTreeMap<String, Derived>, usize) {
+    let messages = kafka_support::read_all(brokers, &topics.sink, 1);
+    let events = kafka_support::dedupe(messages.iter().map(Derived::from_message));
+    let events = kafka_support::before(&events, kafka_support::SENTINEL_CUTOFF);
+    (events, messages.len())
+}
+
+#[tokio::test]
+async fn kill_dash_nine_loses_nothing() {
+    let brokers = require_broker!();
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let dir = scratch.path();
+    let partitions = 2;
+    let topics = JobTopics::create(&brokers, "kill9", STREAMS, partitions).await;
+    let (rules, config, _) = write_job_files(dir, &brokers, "kill9", &topics);
+
+    // Six phases of seeded input, about 3,000 events in all; one SIGKILL
+    // while each of the first five is being processed.
+    let mut rng = StdRng::seed_from_u64(0x0edd_9009);
+    let mut clock = kafka_support::GENERATED_START_MS;
+    let phases: Vec<Vec<Input>> = (0..6)
+        .map(|_| {
+            kafka_support::generated_events(&mut rng, 280, &mut clock)
+                .iter()
+                .map(|event| Input::generated(event, partitions))
+                .collect()
+        })
+        .collect();
+    let sentinels = Input::sentinels(STREAMS, partitions);
+    let everything: Vec<Input> = phases.iter().flatten().chain(&sentinels).cloned().collect();
+    assert!(everything.len() > 2_000, "{} events", everything.len());
+    let oracle = kafka_support::oracle(dir, &rules, STREAMS, &everything);
+    assert!(oracle.rejected.is_empty(), "{:?}", oracle.rejected);
+    let expected = kafka_support::before(&oracle.events, kafka_support::SENTINEL_CUTOFF);
+    let kinds = kafka_support::kinds(&expected);
+    for kind in ["eddy.large_payment", "eddy.takeover", "eddy.busy_payer"] {
+        assert!(
+            kinds.contains(kind),
+            "the file run has no {kind}: {kinds:?}"
+        );
+    }
+
+    let mut stderrs = Vec::new();
+    for (number, phase) in phases.iter().enumerate().take(5) {
+        let mut job = EddyJob::start(dir, &format!("kill9-run{number}"), &rules, &config);
+        job.wait_for_log("assigned", 1, JOIN_WAIT);
+        topics.produce(&brokers, dir, phase);
+        // A seeded moment while the phase is read, checkpointed and emitted.
+        std::thread::sleep(Duration::from_millis(rng.random_range(100..1_500)));
+        stderrs.push(job.kill_dash_nine());
+    }
+    let mut last = EddyJob::start(dir, "kill9-final", &rules, &config);
+    last.wait_for_log("assigned", 1, JOIN_WAIT);
+    topics.produce(&brokers, dir, &phases[5]);
+    topics.produce(&brokers, dir, &sentinels);
+    kafka_support::wait_for_events(
+        &brokers,
+        &topics.sink,
+        1,
+        &expected,
+        &mut [&mut last],
+        OUTPUT_WAIT,
+    );
+    stderrs.push(last.terminate());
+
+    let resumed = stderrs.iter().filter(|s| s.contains(RESUMED)).count();
+    let (got, messages) = sink_events(&brokers, &topics);
+    eprintln!(
+        "kill -9: {resumed} of {} runs resumed from a checkpoint; {messages} messages in the sink, {} distinct before the cutoff, {} expected",
+        stderrs.len(),
+        got.len(),
+        expected.len()
+    );
+    let logs = stderrs.join("\n---\n");
+    assert!(
+        resumed >= 1,
+        "no run resumed from a checkpoint: the kills tested nothing\n{logs}"
+    );
+    kafka_support::assert_same_events(&got, &expected, &logs);
+}
+
+/// Partition numbers of `stderr`'s most recent `assigned` line.
+fn last_assignment(stderr: &str, topic: &str) -> std::collections::BTreeSet<i32> {
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("assigned "))
+        .unwrap_or_default();
+    kafka_support::assigned_partitions(last, topic)
+}
+
+#[tokio::test]
+async fn two_instances_split_partitions_and_hand_over_state() {
+    let brokers = require_broker!();
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let dir = scratch.path();
+    let partitions = 4;
+    let topics = JobTopics::create(&brokers, "handover", STREAMS, partitions).await;
+    let (rules, config, group) = write_job_files(dir, &brokers, "handover", &topics);
+    let auth_topic = &topics.inputs["auth"];
+
+    // Background traffic, then for every user the first half of a takeover
+    // (failed logins, a login from a new address) before B stops, and the
+    // second half (the payment) after: B's halves must reach A as state.
+    let mut rng = StdRng::seed_from_u64(0x0edd_4a4d);
+    let mut clock = kafka_support::GENERATED_START_MS;
+    let background = kafka_support::generated_events(&mut rng, 120, &mut clock);
+    let users: Vec<String> = (0..24).map(|u| format!("g{u:02}")).collect();
+    let mut first_half = Vec::new();
+    let mut second_half = Vec::new();
+    for (n, user) in users.iter().enumerate() {
+        for _ in 0..3 {
+            clock += 1_000;
+            first_half.push(auth_line(
+                user,
+                clock,
+                "login_failed",
+                &format!("203.0.113.{n}"),
+            ));
+        }
+        clock += 1_000;
+        first_half.push(auth_line(user, clock, "login_ok", &format!("192.0.2.{n}")));
+    }
+    for (n, user) in users.iter().enumerate() {
+        clock += 1_000;
+        let line = format!(
+            r#"{{"ts":{clock},"payment_id":"h{n:03}","user_id":"{user}","amount":{}.50,"currency":"EUR"}}"#,
+            2_000 + 300 * n
+        );
+        second_half.push((user.clone(), "payments", line));
+    }
+    let as_inputs = |events: &[(String, &'static str, String)]| -> Vec<Input> {
+        events
+            .iter()
+            .map(|(user, stream, line)| Input {
+                stream,
+                partition: kafka_support::partition_of(user, partitions),
+                key: Some(user.clone()),
+                line: line.clone(),
+            })
+            .collect()
+    };
+    let mut before_stop: Vec<Input> = background
+        .iter()
+        .map(|event| Input::generated(event, partitions))
+        .collect();
+    before_stop.extend(as_inputs(&first_half));
+    let mut after_stop = as_inputs(&second_half);
+    after_stop.extend(Input::sentinels(STREAMS, partitions));
+    let everything: Vec<Input> = before_stop.iter().chain(&after_stop).cloned().collect();
+    let oracle = kafka_support::oracle(dir, &rules, STREAMS, &everything);
+    let expected = kafka_support::before(&oracle.events, kafka_support::SENTINEL_CUTOFF);
+    let takeovers = expected
+        .values()
+        .filter(|e| e.kind == "eddy.takeover")
+        .count();
+    assert!(
+        takeovers >= users.len(),
+        "{takeovers} takeovers in the file run"
+    );
+
+    let mut a = EddyJob::start(dir, "instance-a", &rules, &config);
+    a.wait_for_log("assigned", 1, JOIN_WAIT);
+    let mut b = EddyJob::start(dir, "instance-b", &rules, &config);
+    b.wait_for_log("assigned", 1, JOIN_WAIT);
+    // A gets its share of the new assignment after B's.
+    a.wait_for_log("assigned", 2, JOIN_WAIT);
+    let of_a = last_assignment(&a.stderr(), auth_topic);
+    let of_b = last_assignment(&b.stderr(), auth_topic);
+    assert!(
+        !of_b.is_empty() && of_a.is_disjoint(&of_b) && of_a.len() + of_b.len() == 4,
+        "not split: A has {of_a:?}, B has {of_b:?}\n--- A ---\n{}\n--- B ---\n{}",
+        a.stderr(),
+        b.stderr()
+    );
+
+    topics.produce(&brokers, dir, &before_stop);
+    // Once B has committed the end of its auth partitions, its checkpoint
+    // holds the first halves of its users' takeovers (nothing is emitted
+    // for them yet, so the sink cannot tell).
+    let mut auth_ends: BTreeMap<i32, i64> = BTreeMap::new();
+    for input in before_stop.iter().filter(|i| i.stream == "auth") {
+        if of_b.contains(&input.partition) {
+            *auth_ends.entry(input.partition).or_default() += 1;
+        }
+    }
+    kafka_support::wait_for_commits(
+        &brokers,
+        &group,
+        auth_topic,
+        &auth_ends,
+        &mut [&mut a, &mut b],
+        OUTPUT_WAIT,
+    );
+    let mark = a.log_mark();
+    let b_stderr = b.terminate();
+    // B's partitions move to A with the state B checkpointed as it stopped.
+    for partition in &of_b {
+        a.wait_for_log_since(
+            mark,
+            &format!("partition {partition}: {RESUMED}"),
+            1,
+            JOIN_WAIT,
+        );
+    }
+
+    topics.produce(&brokers, dir, &after_stop);
+    kafka_support::wait_for_events(
+        &brokers,
+        &topics.sink,
+        1,
+        &expected,
+        &mut [&mut a],
+        OUTPUT_WAIT,
+    );
+    let a_stderr = a.terminate();
+    let (got, _) = sink_events(&brokers, &topics);
+    kafka_support::assert_same_events(
+        &got,
+        &expected,
+        &format!("--- A ---\n{a_stderr}\n--- B ---\n{b_stderr}"),
+    );
+}
+
+/// One auth event of `user`: (user, stream, line).
+fn auth_line(user: &str, time_ms: i64, kind: &str, ip: &str) -> (String, &'static str, String) {
+    let ts = kafka_support::rfc3339_millis(time_ms);
+    (
+        user.to_string(),
+        "auth",
+        format!(r#"{{"ts":"{ts}","user_id":"{user}","kind":"{kind}","ip":"{ip}"}}"#),
+    )
+}
