@@ -15,8 +15,8 @@ use toml::Spanned;
 use super::error::{ConfigError, Location};
 use super::{
     duration, CheckpointConfig, CloudEventMode, Config, DeadLetterTarget, FileStream, Format,
-    KafkaConfig, KafkaStream, KeyLocations, LimitsConfig, LogFormat, MetricsConfig, SinkTarget, StreamSource,
-    TimestampSource, DEFAULT_CHANNEL_CAPACITY, DEFAULT_IDLE_PARTITION_TIMEOUT,
+    KafkaConfig, KafkaStream, KeyLocations, LimitsConfig, LogFormat, MetricsConfig, SinkTarget,
+    StreamSource, TimestampSource, DEFAULT_CHANNEL_CAPACITY, DEFAULT_IDLE_PARTITION_TIMEOUT,
     DEFAULT_MAX_MESSAGE_BYTES,
 };
 

@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dsl::plan::Program;
+use operators::Limits;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
 
@@ -210,6 +211,7 @@ struct Job {
     tasks: BTreeMap<i32, PartitionTask>,
     max_message_bytes: usize,
     idle_timeout: Duration,
+    limits: Limits,
     messages_in: u64,
     checkpoints: u64,
     metrics: Arc<Metrics>,
@@ -261,6 +263,11 @@ impl Job {
             tasks: BTreeMap::new(),
             max_message_bytes: config.max_message_bytes.get(),
             idle_timeout: config.idle_partition_timeout,
+            limits: Limits {
+                max_candidates_per_key: Some(config.limits.max_candidates_per_key.get()),
+                max_candidates_per_rule: Some(config.limits.max_candidates_per_rule.get()),
+                max_windows_per_rule: Some(config.limits.max_windows_per_rule.get()),
+            },
             messages_in: 0,
             checkpoints: 0,
             metrics,
@@ -302,7 +309,8 @@ impl Job {
             .iter()
             .map(|i| (i.stream, i.name.as_str()))
             .collect();
-        let mut task = PartitionTask::new(&self.program, &inputs, number, Instant::now())?;
+        let mut task =
+            PartitionTask::new(&self.program, &inputs, number, &self.limits, Instant::now())?;
         if let Some(checkpoint) = self.catalog.take(number)? {
             task.restore(&checkpoint)?;
             tracing::info!(
@@ -441,10 +449,20 @@ impl Job {
     fn refresh_gauges(&self) {
         let mut open: BTreeMap<String, i64> = BTreeMap::new();
         let mut lag: BTreeMap<String, f64> = BTreeMap::new();
+        let mut hits: BTreeMap<(String, &'static str), u64> = BTreeMap::new();
         let now_ms = chrono::Utc::now().timestamp_millis();
         for task in self.tasks.values() {
             for (rule, size) in task.pipeline_ref().rule_states() {
                 *open.entry(rule.to_string()).or_default() += size.entries as i64;
+            }
+            for (rule, hit) in task.pipeline_ref().limit_hits() {
+                for (limit, count) in [
+                    ("max_candidates_per_key", hit.candidates_evicted),
+                    ("max_candidates_per_rule", hit.candidates_refused),
+                    ("max_windows_per_rule", hit.windows_refused),
+                ] {
+                    *hits.entry((rule.to_string(), limit)).or_default() += count;
+                }
             }
             for input in &self.inputs.inputs {
                 let Some(watermark) = task.pipeline_ref().stream_watermark(input.stream) else {
@@ -459,6 +477,7 @@ impl Job {
             }
         }
         self.metrics.set_open_state(open);
+        self.metrics.set_limit_hits(hits);
         self.metrics.set_watermark_lag(lag);
     }
 
@@ -508,7 +527,7 @@ impl Job {
         let change = rules::describe_change(&self.program, &new.program);
         self.outputs.barrier().await?;
         for task in self.tasks.values_mut() {
-            task.reload(&new.program, |name| {
+            task.reload(&new.program, &self.limits, |name| {
                 rules::unchanged(&self.program, &new.program, name)
             })?;
         }

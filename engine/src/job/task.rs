@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use dsl::plan::Program;
+use operators::Limits;
 
 use super::resume::CheckpointCatalog;
 use super::JobError;
@@ -49,12 +50,15 @@ impl PartitionTask {
         program: &Program,
         inputs: &[(usize, &str)],
         partition: i32,
+        limits: &Limits,
         now: Instant,
     ) -> Result<Self, JobError> {
         let names: Vec<&str> = inputs.iter().map(|(_, name)| *name).collect();
+        let mut pipeline = Pipeline::build(program, &names)?;
+        pipeline.set_limits(limits);
         Ok(PartitionTask {
             partition,
-            pipeline: Pipeline::build(program, &names)?,
+            pipeline,
             positions: BTreeMap::new(),
             activity: inputs
                 .iter()
@@ -82,10 +86,12 @@ impl PartitionTask {
     pub fn reload(
         &mut self,
         program: &Program,
+        limits: &Limits,
         keep: impl Fn(&str) -> bool,
     ) -> Result<CarryOver, JobError> {
         let names: Vec<&str> = self.activity.iter().map(|a| a.name.as_str()).collect();
         let mut pipeline = Pipeline::build(program, &names)?;
+        pipeline.set_limits(limits);
         let report = pipeline.carry_over_from(&mut self.pipeline, keep)?;
         self.pipeline = pipeline;
         Ok(report)

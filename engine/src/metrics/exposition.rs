@@ -76,6 +76,19 @@ pub fn render(metrics: &Metrics) -> String {
         "outcome",
         &metrics.reloads.snapshot(),
     );
+    header(
+        &mut out,
+        "eddy_limit_hits_total",
+        "counter",
+        "Times a state limit bit (a candidate evicted or refused, a window refused), per rule.",
+    );
+    for ((rule, limit), count) in lock(&metrics.limit_hits).iter() {
+        let _ = writeln!(
+            out,
+            "eddy_limit_hits_total{{rule=\"{}\",limit=\"{limit}\"}} {count}",
+            escape(rule)
+        );
+    }
     single(
         &mut out,
         "eddy_state_bytes",

@@ -39,6 +39,8 @@ pub struct Metrics {
     checkpoint_bytes: AtomicU64,
     partitions: AtomicU64,
     reloads: Labelled,
+    /// (rule, limit) -> times the limit bit, over the running tasks.
+    limit_hits: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// Microseconds from reading a message to emitting what it completed.
     latency_us: Mutex<Histogram<u64>>,
     ready: AtomicBool,
@@ -89,6 +91,7 @@ impl Metrics {
             checkpoint_bytes: AtomicU64::new(0),
             partitions: AtomicU64::new(0),
             reloads: Labelled::default(),
+            limit_hits: Mutex::new(BTreeMap::new()),
             latency_us: Mutex::new(histogram),
             ready: AtomicBool::new(false),
         }
@@ -113,6 +116,11 @@ impl Metrics {
     /// A reload's outcome: `applied` or `refused`.
     pub fn reload(&self, outcome: &str) {
         self.reloads.add(outcome, 1);
+    }
+
+    /// How often each state limit bit, per rule, summed over the partitions.
+    pub fn set_limit_hits(&self, hits: BTreeMap<(String, &'static str), u64>) {
+        *lock(&self.limit_hits) = hits;
     }
 
     /// Open candidates or windows per rule, summed over the partitions.
