@@ -363,7 +363,7 @@ impl Job {
             let chunks = self.inputs.decode(&messages, self.max_message_bytes)?;
             for chunk in chunks {
                 let input = &self.inputs.inputs[chunk.input];
-                let (stream, name) = (input.stream, input.name.clone());
+                let (stream, name, topic) = (input.stream, input.name.clone(), input.topic.clone());
                 self.metrics
                     .events_in(&name, chunk.decoded.batch.num_rows() as u64);
                 for rejection in &chunk.decoded.rejects {
@@ -375,6 +375,11 @@ impl Job {
                             .await?;
                     }
                 }
+                log_rejections(
+                    &topic,
+                    number,
+                    chunk.decoded.rejects.iter().map(|r| r.reason),
+                );
                 let Some(task) = self.tasks.get_mut(&number) else {
                     continue;
                 };
@@ -401,6 +406,11 @@ impl Job {
                             .await?;
                     }
                 }
+                log_rejections(
+                    &topic,
+                    number,
+                    progress.late.iter().map(|_| RejectReason::Late),
+                );
                 let ready = Progress {
                     late: Vec::new(),
                     ready: progress.ready,
@@ -500,9 +510,10 @@ impl Job {
         self.checkpoints += 1;
         self.metrics.checkpoint(started.elapsed(), bytes);
         self.metrics.set_consumer_lag(self.source.lag(LAG_TIMEOUT));
-        tracing::debug!(
-            "checkpoint of partitions {:?} committed",
-            self.tasks.keys().collect::<Vec<_>>()
+        tracing::info!(
+            "checkpoint of partitions {:?} stored and committed: {bytes} bytes of state in {} ms",
+            self.tasks.keys().collect::<Vec<_>>(),
+            started.elapsed().as_millis()
         );
         Ok(())
     }
@@ -550,6 +561,23 @@ impl Job {
             checkpoints: self.checkpoints,
         }
     }
+}
+
+/// One log line per batch with rejected messages, never one per message.
+fn log_rejections(topic: &str, partition: i32, reasons: impl Iterator<Item = RejectReason>) {
+    let mut counts: BTreeMap<RejectReason, usize> = BTreeMap::new();
+    for reason in reasons {
+        *counts.entry(reason).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return;
+    }
+    let total: usize = counts.values().sum();
+    let by_reason: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    tracing::warn!(
+        "{topic}/{partition}: {total} messages rejected ({}) and sent to the dead-letter output",
+        by_reason.join(", ")
+    );
 }
 
 fn partition_numbers(partitions: &[TopicPartition]) -> Vec<i32> {

@@ -215,12 +215,8 @@ impl Outputs {
                 dead_letter::encode(stream, &source, &rejection, &mut self.buffer);
                 lines.write(&self.buffer)?;
             }
-            DeadLetter::CountOnly => tracing::warn!(
-                "{}/{}@{}: {reason}: {detail}",
-                message.topic,
-                message.partition,
-                message.offset
-            ),
+            // Counted, and logged a batch at a time by the job.
+            DeadLetter::CountOnly => {}
         }
         Ok(())
     }
