@@ -80,6 +80,24 @@ pub struct Program {
     pub rules: Vec<RulePlan>,
 }
 
+impl Program {
+    /// The declared (not derived) streams some rule reads, with their
+    /// catalog index, in declaration order: what a run must be given.
+    pub fn input_streams(&self) -> impl Iterator<Item = (usize, &StreamPlan)> + '_ {
+        self.catalog
+            .streams
+            .iter()
+            .enumerate()
+            .filter(|(_, stream)| {
+                stream.derived_from.is_none()
+                    && self
+                        .rules
+                        .iter()
+                        .any(|r| r.inputs().contains(&stream.name.as_str()))
+            })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct RulePlan {
     pub name: String,

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod embedded;
+pub mod error_chain;
 pub mod explain;
 pub mod generate;
 pub mod job;

@@ -5,6 +5,9 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::BenchError;
@@ -63,7 +66,8 @@ pub fn run_to_end(
         .stderr(stderr);
     let started = Instant::now();
     let child = command.spawn().map_err(BenchError::Spawn)?;
-    let usage = wait_with_usage(&child).map_err(BenchError::Wait)?;
+    let memory = MemoryWatch::start(&child);
+    let usage = wait_with_usage(&child, memory).map_err(BenchError::Wait)?;
     let wall = started.elapsed();
     expect_success(label, usage, stderr_path)?;
     Ok(Timed { wall, usage })
@@ -87,10 +91,85 @@ pub fn expect_success(
     })
 }
 
+/// Follows a child's peak memory while it runs.
+///
+/// `wait4`'s `ru_maxrss` alone is not enough: Linux carries the parent's
+/// peak over into a child spawned with a shared address space (as
+/// `posix_spawn` does), so a child of a bench process that once held a lot
+/// would report the parent's peak. The child's own `VmHWM` (in
+/// `/proc/PID/status`, for the address space it `exec`ed into) is sampled
+/// every few milliseconds instead, and `ru_maxrss` is used when it is above
+/// the bench process's own peak, which makes it the child's.
+pub struct MemoryWatch {
+    stop: Arc<AtomicBool>,
+    sampler: Option<JoinHandle<u64>>,
+}
+
+/// How often the child's `VmHWM` is read.
+const SAMPLE_EVERY: Duration = Duration::from_millis(2);
+
+impl MemoryWatch {
+    pub fn start(child: &Child) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let status = format!("/proc/{}/status", child.id());
+        let stopped = Arc::clone(&stop);
+        let sampler = thread::Builder::new()
+            .name("eddy-bench-rss".into())
+            .spawn(move || {
+                let mut peak = 0;
+                while !stopped.load(Ordering::Acquire) {
+                    peak = peak.max(vm_hwm(&status).unwrap_or(0));
+                    thread::sleep(SAMPLE_EVERY);
+                }
+                peak
+            })
+            .ok();
+        MemoryWatch { stop, sampler }
+    }
+
+    /// The sampled peak; call after the child has exited.
+    fn finish(mut self) -> u64 {
+        self.stop.store(true, Ordering::Release);
+        self.sampler
+            .take()
+            .and_then(|sampler| sampler.join().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for MemoryWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+/// CPU time (user and system) of the calling thread so far.
+pub fn thread_cpu() -> Duration {
+    // SAFETY: `rusage` is plain old data, valid when zeroed.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointer is to a live local.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    timeval(usage.ru_utime) + timeval(usage.ru_stime)
+}
+
+fn timeval(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+}
+
+/// `VmHWM` of the process whose status file is `status`, in bytes.
+fn vm_hwm(status: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(status).ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes * 1024)
+}
+
 /// Waits for `child` with `wait4`, which also returns its resource usage
 /// (std's `Child::wait` does not). The child is reaped: do not wait on it
 /// again.
-pub fn wait_with_usage(child: &Child) -> io::Result<ChildUsage> {
+pub fn wait_with_usage(child: &Child, memory: MemoryWatch) -> io::Result<ChildUsage> {
     let pid = libc::pid_t::try_from(child.id())
         .map_err(|_| io::Error::other("child pid out of range"))?;
     let mut status: libc::c_int = 0;
@@ -108,15 +187,16 @@ pub fn wait_with_usage(child: &Child) -> io::Result<ChildUsage> {
             return Err(error);
         }
     }
+    let sampled = memory.finish();
+    // Linux reports kilobytes.
+    let max_rss = (usage.ru_maxrss.max(0) as u64) * 1024;
+    let own_peak = vm_hwm("/proc/self/status").unwrap_or(u64::MAX);
+    let peak_rss_bytes = if max_rss > own_peak { max_rss } else { sampled };
     let exit_code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    let seconds = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
-    };
     Ok(ChildUsage {
         exit_code,
-        // Linux reports kilobytes.
-        peak_rss_bytes: (usage.ru_maxrss.max(0) as u64) * 1024,
-        cpu: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+        peak_rss_bytes,
+        cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
     })
 }
 

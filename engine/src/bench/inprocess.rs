@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use dsl::plan::Program;
 
+use super::child::thread_cpu;
 use super::workload::{RuleSet, STREAM_RULES};
 use super::BenchError;
 use crate::decode::{Decoded, StreamDecoder};
@@ -65,17 +66,25 @@ fn for_each_chunk(
 pub struct DecodeBaseline {
     pub events: u64,
     pub wall: Duration,
+    /// CPU time of the pass (its one thread), which a busy machine inflates
+    /// less than the wall time.
+    pub cpu: Duration,
 }
 
 impl DecodeBaseline {
     pub fn events_per_second(&self) -> f64 {
         self.events as f64 / self.wall.as_secs_f64().max(f64::MIN_POSITIVE)
     }
+
+    pub fn events_per_cpu_second(&self) -> f64 {
+        self.events as f64 / self.cpu.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
 }
 
 pub fn decode_only(path: &Path) -> Result<DecodeBaseline, BenchError> {
     let program = program(RuleSet::Filter)?;
     let started = Instant::now();
+    let cpu_before = thread_cpu();
     let mut events = 0u64;
     for_each_chunk(&program, path, |decoded| {
         events += decoded.batch.num_rows() as u64;
@@ -84,6 +93,7 @@ pub fn decode_only(path: &Path) -> Result<DecodeBaseline, BenchError> {
     Ok(DecodeBaseline {
         events,
         wall: started.elapsed(),
+        cpu: thread_cpu().saturating_sub(cpu_before),
     })
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::child::{expect_success, wait_with_usage, ChildUsage};
+use super::child::{expect_success, wait_with_usage, ChildUsage, MemoryWatch};
 use super::BenchError;
 
 /// How the input is paced.
@@ -60,6 +60,7 @@ pub fn measure(
         .stderr(stderr)
         .spawn()
         .map_err(BenchError::Spawn)?;
+    let memory = MemoryWatch::start(&child);
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         return Err(BenchError::Spawn(std::io::Error::other(
             "no pipes to the child",
@@ -95,7 +96,7 @@ pub fn measure(
         derived += 1;
     }
     let span = writer.join().map_err(|_| BenchError::FeedLost)??;
-    let usage = wait_with_usage(&child).map_err(BenchError::Wait)?;
+    let usage = wait_with_usage(&child, memory).map_err(BenchError::Wait)?;
     expect_success(label, usage, stderr_path)?;
     Ok(LatencyRun {
         events: writes.lines,

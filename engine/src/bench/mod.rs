@@ -126,7 +126,8 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<(), BenchError> {
     writeln!(
         out,
         "x_decode: events/s over those of reading and decoding the same file \
-         (one thread, in this process, same invocation)"
+         (one thread, in this process, same invocation); x_decode_cpu: the same \
+         per CPU second (eddy run uses a reader thread and a pipeline thread)"
     )?;
 
     let selection = options.selection;

@@ -53,7 +53,14 @@ impl Table {
 }
 
 pub fn decode_table() -> Table {
-    Table::new(&["data", "events", "wall_s", "events/s"])
+    Table::new(&[
+        "data",
+        "events",
+        "wall_s",
+        "events/s",
+        "cpu_s",
+        "events/cpu_s",
+    ])
 }
 
 pub fn decode_row(name: &str, baseline: &DecodeBaseline) -> Vec<String> {
@@ -62,6 +69,8 @@ pub fn decode_row(name: &str, baseline: &DecodeBaseline) -> Vec<String> {
         baseline.events.to_string(),
         format!("{:.3}", baseline.wall.as_secs_f64()),
         format!("{:.0}", baseline.events_per_second()),
+        format!("{:.3}", baseline.cpu.as_secs_f64()),
+        format!("{:.0}", baseline.events_per_cpu_second()),
     ]
 }
 
@@ -76,12 +85,14 @@ pub fn throughput_table() -> Table {
         "x_decode",
         "cpu_s",
         "events/cpu_s",
+        "x_decode_cpu",
         "peak_rss_mb",
         "target_events/s",
     ])
 }
 
-/// One throughput row; `x_decode` is events/s over the decode baseline's.
+/// One throughput row; `x_decode` is events/s over the decode baseline's,
+/// `x_decode_cpu` the same per CPU second.
 pub fn throughput_row(
     workload: &Workload,
     events: u64,
@@ -91,6 +102,7 @@ pub fn throughput_row(
 ) -> Vec<String> {
     let per_second = events as f64 / timed.wall.as_secs_f64().max(f64::MIN_POSITIVE);
     let cpu = timed.usage.cpu.as_secs_f64();
+    let per_cpu_second = events as f64 / cpu.max(f64::MIN_POSITIVE);
     vec![
         workload.label.to_string(),
         workload.users.to_string(),
@@ -100,7 +112,8 @@ pub fn throughput_row(
         format!("{per_second:.0}"),
         format!("{:.3}", per_second / baseline.events_per_second()),
         format!("{cpu:.3}"),
-        format!("{:.0}", events as f64 / cpu.max(f64::MIN_POSITIVE)),
+        format!("{per_cpu_second:.0}"),
+        format!("{:.3}", per_cpu_second / baseline.events_per_cpu_second()),
         format!("{:.1}", timed.usage.peak_rss_bytes as f64 / MB),
         workload
             .target_events_per_second

@@ -65,7 +65,7 @@ pub fn execute(args: &CatalogArgs) -> Result<u8, CliError> {
         Ok(code) => Ok(code),
         Err(Failure::Cli(error)) => Err(error),
         Err(Failure::Catalog(error)) => {
-            eprintln!("error: {}", report(&error));
+            eprintln!("error: {}", crate::error_chain::with_causes(&error));
             Ok(exit::USAGE_OR_IO)
         }
     }
@@ -119,15 +119,7 @@ fn load(args: &CatalogArgs) -> Result<(Program, Config), Failure> {
     let Some(program) = rules::compile_and_report(&sources).program else {
         return Err(CliError::RuleErrors.into());
     };
-    let declared: Vec<&str> = program
-        .catalog
-        .streams
-        .iter()
-        .filter(|s| s.derived_from.is_none())
-        .map(|s| s.name.as_str())
-        .collect();
-    let emitted: Vec<&str> = program.rules.iter().map(|r| r.emit.name.as_str()).collect();
-    config.check_names(&declared, &emitted)?;
+    config.check_against(&program)?;
     Ok((program, config))
 }
 
@@ -169,19 +161,4 @@ fn check(previous: &Path, document: &Document, allowances: &Allowances) -> Resul
         now.len()
     );
     Ok(exit::OK)
-}
-
-/// The message with its chain of causes.
-fn report(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

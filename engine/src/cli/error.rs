@@ -83,22 +83,6 @@ impl CliError {
 
     /// The message with its chain of causes.
     pub fn report(&self) -> String {
-        let mut text = self.to_string();
-        let mut source = std::error::Error::source(self);
-        // Error chains are short; the bound guards against a cyclic chain.
-        let mut depth = 0;
-        while let Some(cause) = source {
-            if depth >= 8 {
-                break;
-            }
-            let cause_text = cause.to_string();
-            if !text.contains(&cause_text) {
-                text.push_str(": ");
-                text.push_str(&cause_text);
-            }
-            source = cause.source();
-            depth += 1;
-        }
-        text
+        crate::error_chain::with_causes(self)
     }
 }

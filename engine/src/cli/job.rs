@@ -32,15 +32,7 @@ pub fn execute(config_path: &Path, rule_paths: &[PathBuf]) -> Result<u8, CliErro
     let Some(program) = rules::compile_and_report(&sources).program else {
         return Err(CliError::RuleErrors);
     };
-    let declared: Vec<&str> = program
-        .catalog
-        .streams
-        .iter()
-        .filter(|s| s.derived_from.is_none())
-        .map(|s| s.name.as_str())
-        .collect();
-    let emitted: Vec<&str> = program.rules.iter().map(|r| r.emit.name.as_str()).collect();
-    config.check_names(&declared, &emitted)?;
+    config.check_against(&program)?;
     if let Some(inputs) = file_inputs(&program, &config) {
         return run_files(&program, &config, inputs);
     }
@@ -92,14 +84,7 @@ pub fn execute(config_path: &Path, rule_paths: &[PathBuf]) -> Result<u8, CliErro
 /// The inputs, when the config binds every stream the rules read to a file.
 fn file_inputs(program: &Program, config: &Config) -> Option<Vec<InputSpec>> {
     let mut inputs = Vec::new();
-    for stream in &program.catalog.streams {
-        let read = program
-            .rules
-            .iter()
-            .any(|r| r.inputs().contains(&stream.name.as_str()));
-        if stream.derived_from.is_some() || !read {
-            continue;
-        }
+    for (_, stream) in program.input_streams() {
         match config.streams.get(&stream.name) {
             Some(StreamSource::File(file)) => inputs.push(InputSpec {
                 stream: stream.name.clone(),

@@ -361,6 +361,20 @@ impl Config {
         self.sinks.get(event).or_else(|| self.sinks.get(ANY_EVENT))
     }
 
+    /// [`Config::check_names`] against `program`'s declared streams and
+    /// emitted events.
+    pub fn check_against(&self, program: &dsl::plan::Program) -> Result<(), ConfigError> {
+        let declared: Vec<&str> = program
+            .catalog
+            .streams
+            .iter()
+            .filter(|s| s.derived_from.is_none())
+            .map(|s| s.name.as_str())
+            .collect();
+        let emitted: Vec<&str> = program.rules.iter().map(|r| r.emit.name.as_str()).collect();
+        self.check_names(&declared, &emitted)
+    }
+
     /// Checks the stream and sink names against the rules: every
     /// `[streams.NAME]` must be a stream the rules declare, and every
     /// `[sinks.NAME]` (but `*`) an event name they emit.

@@ -42,16 +42,8 @@ impl JobInputs {
     /// table (default: the topic of the stream's name, JSON, the event's
     /// time field).
     pub fn new(program: &Program, config: &Config) -> Result<Self, JobError> {
-        let catalog = &program.catalog;
         let mut inputs = Vec::new();
-        for (index, stream) in catalog.streams.iter().enumerate() {
-            let read = program
-                .rules
-                .iter()
-                .any(|r| r.inputs().contains(&stream.name.as_str()));
-            if stream.derived_from.is_some() || !read {
-                continue;
-            }
+        for (index, stream) in program.input_streams() {
             let (topic, timestamp) = match config.streams.get(&stream.name) {
                 None => (stream.name.clone(), TimestampSource::Field),
                 Some(StreamSource::Kafka(kafka)) => (kafka.topic.clone(), kafka.timestamp),

@@ -96,7 +96,7 @@ pub fn run_case(
         dead_letter.clone(),
     );
     if let Err(error) = runner::run(program, &config) {
-        return Ok(CaseRun::Failed(with_causes(&error)));
+        return Ok(CaseRun::Failed(crate::error_chain::with_causes(&error)));
     }
     let mut events = read_json_lines(&output)?;
     if let Some(only) = &case.only {
@@ -210,21 +210,6 @@ fn write_scratch(scratch: &Path, stream: &str, text: &str) -> Result<PathBuf, Te
     let path = scratch.join(format!("{stream}.jsonl"));
     std::fs::write(&path, text).map_err(TestFileError::Scratch)?;
     Ok(path)
-}
-
-/// `error` with its chain of causes, as one line.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn read_json_lines(path: &Path) -> Result<Vec<Value>, TestFileError> {
