@@ -45,8 +45,6 @@ pub enum CliError {
          file) and dead letters to a file; use Kafka streams for other sinks"
     )]
     FileRunSinks,
-    #[error("`eddy {0}` is not available yet")]
-    NotYet(&'static str),
     #[error("cannot listen on {address} (`metrics.listen`): {source}")]
     MetricsListen {
         address: String,
