@@ -15,29 +15,8 @@ use operators::pattern::PatternOperator;
 use operators::schema::stream_schema;
 use operators::{DerivedBatch, Operator};
 
-const STREAMS: &str = r#"
-stream auth (
-    ts       timestamp,
-    user_id  string,
-    kind     string,
-    ip       string,
-    country  string?
-) time ts lateness 5s
-
-stream payments (
-    ts          timestamp,
-    payment_id  string,
-    user_id     string,
-    amount      float,
-    currency    string
-) time ts lateness 5s
-
-stream settlements (
-    ts          timestamp,
-    payment_id  string,
-    status      string
-) time ts lateness 5s
-"#;
+mod rules_md;
+use rules_md::STREAMS;
 
 const SECOND: Millis = 1000;
 const MINUTE: Millis = 60 * SECOND;

@@ -363,29 +363,8 @@ fn every_letter_rule_matches_across_a_cut() {
 // ---------------------------------------------------------------------------
 // The examples of docs/rules.md.
 
-const EXAMPLE_STREAMS: &str = r#"
-stream auth (
-    ts       timestamp,
-    user_id  string,
-    kind     string,
-    ip       string,
-    country  string?
-) time ts lateness 5s
-
-stream payments (
-    ts          timestamp,
-    payment_id  string,
-    user_id     string,
-    amount      float,
-    currency    string
-) time ts lateness 5s
-
-stream settlements (
-    ts          timestamp,
-    payment_id  string,
-    status      string
-) time ts lateness 5s
-"#;
+mod rules_md;
+use rules_md::STREAMS as EXAMPLE_STREAMS;
 
 const ACCOUNT_TAKEOVER: &str = r#"
 rule account_takeover
