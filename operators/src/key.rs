@@ -2,9 +2,8 @@
 //! [`Key`] per row.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch};
@@ -12,6 +11,7 @@ use arrow_row::{RowConverter, SortField};
 use arrow_schema::Schema;
 use datafusion_common::ScalarValue;
 use dsl::plan::KeyPlan;
+use rustc_hash::{FxHashMap, FxHasher};
 
 use crate::error::{OperatorError, Result};
 use crate::expr::{cast_to, evaluate, field_path, PhysExpr};
@@ -39,7 +39,9 @@ impl Key {
     /// A key from its components (none of them null).
     pub fn new(parts: Vec<ScalarValue>) -> Self {
         let display = parts.iter().map(display_part).collect::<Vec<_>>().join(",");
-        let mut hasher = DefaultHasher::new();
+        // Fx rather than SipHash: this hash only places keys in maps, and
+        // new keys are made for every batch.
+        let mut hasher = FxHasher::default();
         parts.hash(&mut hasher);
         let hash = hasher.finish();
         Key(Arc::new(KeyInner {
@@ -171,7 +173,7 @@ impl KeyExtractor {
     pub fn keys(&self, batch: &RecordBatch) -> Result<Vec<Option<Key>>> {
         let columns = self.columns(batch)?;
         let encoded = self.rows.convert_columns(&columns)?;
-        let mut seen: HashMap<&[u8], Key> = HashMap::new();
+        let mut seen: FxHashMap<&[u8], Key> = FxHashMap::default();
         let mut out = Vec::with_capacity(batch.num_rows());
         for row in 0..batch.num_rows() {
             if columns.iter().any(|c| c.is_null(row)) {

@@ -6,9 +6,10 @@
 //! the watermark, and implicitly by every admission) forgets entries whose
 //! quiet period is over.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use dsl::plan::Millis;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{OperatorError, Result};
@@ -20,7 +21,7 @@ use crate::state::{KeyTable, StateReader, StateWriter};
 #[derive(Debug, Clone)]
 pub struct Suppressor {
     period: Millis,
-    last_emitted: HashMap<Option<Key>, Millis>,
+    last_emitted: FxHashMap<Option<Key>, Millis>,
     /// Expiry time -> keys whose entry may expire then. An entry renewed
     /// since is left in place here and skipped when its old expiry comes.
     expiries: BTreeMap<Millis, Vec<Option<Key>>>,
@@ -32,7 +33,7 @@ impl Suppressor {
     pub fn new(period: Millis) -> Self {
         Self {
             period: period.max(0),
-            last_emitted: HashMap::new(),
+            last_emitted: FxHashMap::default(),
             expiries: BTreeMap::new(),
             dropped: 0,
         }

@@ -52,12 +52,13 @@
 
 mod state;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::hash::Hash;
 use std::sync::Arc;
 
 use dsl::plan::{Millis, StepId};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::nfa::{Closure, Completion, Nfa, Position, StepSet};
@@ -283,7 +284,7 @@ struct Moves {
     nfa: Nfa,
     /// Steps with a cross condition: only these are asked of [`CrossCondition`].
     cross_steps: StepSet,
-    closures: HashMap<Position, Arc<Closure>>,
+    closures: FxHashMap<Position, Arc<Closure>>,
 }
 
 impl Moves {
@@ -397,7 +398,7 @@ pub struct Automaton<K, E> {
     /// they can have come to act like another.
     moved: Vec<u64>,
     /// Cohorts per key, ordered by their oldest member; never empty.
-    keys: HashMap<K, Vec<Cohort<E>>>,
+    keys: FxHashMap<K, Vec<Cohort<E>>>,
     /// Every live candidate's timer: (deadline, seq) -> key.
     deadlines: BTreeMap<(Millis, u64), K>,
     next_seq: u64,
@@ -414,7 +415,7 @@ impl<K: Clone + Eq + Hash, E: Clone> Automaton<K, E> {
             moves: Moves {
                 nfa,
                 cross_steps,
-                closures: HashMap::new(),
+                closures: FxHashMap::default(),
             },
             within,
             sharing: if cross_steps.is_empty() {
@@ -424,7 +425,7 @@ impl<K: Clone + Eq + Hash, E: Clone> Automaton<K, E> {
             },
             events_seen: 0,
             moved: Vec::new(),
-            keys: HashMap::new(),
+            keys: FxHashMap::default(),
             deadlines: BTreeMap::new(),
             next_seq: 0,
             candidate_count: 0,

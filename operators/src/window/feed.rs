@@ -1,10 +1,9 @@
 //! The state of open windows and how a batch's rows reach it.
 
-use std::collections::HashMap;
-
 use arrow_array::ArrayRef;
 use datafusion_expr::Accumulator;
 use dsl::plan::Millis;
+use rustc_hash::FxHashMap;
 
 use super::{WindowId, MAX_EVIDENCE};
 use crate::aggregate::AggregateSpec;
@@ -34,7 +33,7 @@ pub(super) type GroupId = WindowId;
 #[derive(Default)]
 pub(super) struct PendingRows {
     groups: Vec<(Vec<WindowId>, Vec<u32>)>,
-    index: HashMap<GroupId, usize>,
+    index: FxHashMap<GroupId, usize>,
 }
 
 impl PendingRows {
@@ -64,7 +63,7 @@ impl PendingRows {
     /// Feeds every group to its windows and empties the list.
     pub fn flush(
         &mut self,
-        windows: &mut HashMap<WindowId, OpenWindow>,
+        windows: &mut FxHashMap<WindowId, OpenWindow>,
         aggregates: &[AggregateSpec],
         arguments: &[Vec<ArrayRef>],
         events: &EventRows,

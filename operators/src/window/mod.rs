@@ -38,8 +38,10 @@ mod assign;
 mod feed;
 mod snapshot;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType as ArrowType, Field as ArrowField, Schema, SchemaRef};
@@ -95,13 +97,13 @@ pub struct WindowOperator {
     having: Option<PhysExpr>,
     emitter: Emitter,
 
-    windows: HashMap<WindowId, OpenWindow>,
+    windows: FxHashMap<WindowId, OpenWindow>,
     /// `(end, key, start)` of every open window: what fires next.
     deadlines: BTreeSet<(Millis, Option<Key>, Millis)>,
     /// Session windows only: the start of each key's open session.
-    sessions: HashMap<Option<Key>, Millis>,
+    sessions: FxHashMap<Option<Key>, Millis>,
     /// Open windows per key, for [`StateSize::keys`].
-    open_per_key: HashMap<Option<Key>, usize>,
+    open_per_key: FxHashMap<Option<Key>, usize>,
 
     /// Configuration and metrics, not state: not in snapshots.
     limits: Limits,
@@ -182,10 +184,10 @@ impl WindowOperator {
             emitter: Emitter::new(index, rule, catalog, &row_schema, &leaves)?,
             row_schema,
             having,
-            windows: HashMap::new(),
+            windows: FxHashMap::default(),
             deadlines: BTreeSet::new(),
-            sessions: HashMap::new(),
-            open_per_key: HashMap::new(),
+            sessions: FxHashMap::default(),
+            open_per_key: FxHashMap::default(),
             limits: Limits::default(),
             hits: LimitHits::default(),
         })

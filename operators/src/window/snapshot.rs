@@ -13,11 +13,12 @@
 //! the state written (see [`AggregateSpec::take_state`]), so the live
 //! operator and one restored from the snapshot continue identically.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use datafusion_common::ScalarValue;
 use datafusion_expr::Accumulator;
 use dsl::plan::{Millis, WindowSpec};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::feed::OpenWindow;
@@ -84,7 +85,7 @@ impl WindowOperator {
         let windows = self.load_windows(state.windows, reader)?;
         let deadlines = load_deadlines(state.deadlines, reader, &windows)?;
         let sessions = self.sessions_of(&windows)?;
-        let mut open_per_key: HashMap<Option<Key>, usize> = HashMap::new();
+        let mut open_per_key: FxHashMap<Option<Key>, usize> = FxHashMap::default();
         for (key, _) in windows.keys() {
             *open_per_key.entry(key.clone()).or_default() += 1;
         }
@@ -149,7 +150,7 @@ impl WindowOperator {
         &self,
         saved: OpenWindowsState,
         reader: &StateReader,
-    ) -> Result<HashMap<WindowId, OpenWindow>> {
+    ) -> Result<FxHashMap<WindowId, OpenWindow>> {
         let keys = reader.keys(&saved.keys)?;
         let count = keys.len();
         if [
@@ -166,7 +167,7 @@ impl WindowOperator {
         let mut accumulators = self.load_accumulators(&saved.accumulators, count, reader)?;
         let evidence = self.load_evidence(&saved)?;
 
-        let mut windows = HashMap::with_capacity(count);
+        let mut windows = FxHashMap::with_capacity_and_hasher(count, Default::default());
         for (((key, start), end), evidence) in keys
             .into_iter()
             .zip(saved.starts)
@@ -256,9 +257,9 @@ impl WindowOperator {
     /// For session windows, each key's open session; a key has at most one.
     fn sessions_of(
         &self,
-        windows: &HashMap<WindowId, OpenWindow>,
-    ) -> Result<HashMap<Option<Key>, Millis>> {
-        let mut sessions = HashMap::new();
+        windows: &FxHashMap<WindowId, OpenWindow>,
+    ) -> Result<FxHashMap<Option<Key>, Millis>> {
+        let mut sessions = FxHashMap::default();
         if !matches!(self.spec, WindowSpec::Session { .. }) {
             return Ok(sessions);
         }
@@ -288,7 +289,7 @@ fn save_deadlines(
 fn load_deadlines(
     saved: DeadlinesState,
     reader: &StateReader,
-    windows: &HashMap<WindowId, OpenWindow>,
+    windows: &FxHashMap<WindowId, OpenWindow>,
 ) -> Result<BTreeSet<(Millis, Option<Key>, Millis)>> {
     let keys = reader.keys(&saved.keys)?;
     if keys.len() != saved.ends.len() || keys.len() != saved.starts.len() {

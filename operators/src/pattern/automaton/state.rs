@@ -14,10 +14,11 @@
 //! closures cache (rebuilt from the NFA on demand), and `moved` (scratch of
 //! one `on_event` call, cleared at the start of the next).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
 use std::hash::Hash;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Automaton, Capture, Cohort, Member, Phase, Sharing};
@@ -87,7 +88,7 @@ impl<K: Clone + Eq + Hash, E: Clone> Automaton<K, E> {
         if state.sharing != self.sharing {
             return Err(invalid("candidates were shared under another rule").into());
         }
-        let mut keys = HashMap::with_capacity(state.keys.len());
+        let mut keys = FxHashMap::with_capacity_and_hasher(state.keys.len(), Default::default());
         let mut deadlines = BTreeMap::new();
         let mut seqs = HashSet::new();
         for (saved_key, saved_cohorts) in state.keys {
