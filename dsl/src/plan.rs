@@ -80,6 +80,22 @@ pub struct Program {
     pub rules: Vec<RulePlan>,
 }
 
+/// `10m`, `30s`, `250ms`, `2h`: a duration in milliseconds as the rule
+/// language writes it (the largest unit that divides it).
+pub fn rule_duration(millis: Millis) -> String {
+    const UNITS: [(Millis, &str); 4] = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1_000, "s"),
+    ];
+    UNITS
+        .iter()
+        .find(|(size, _)| millis != 0 && millis % size == 0)
+        .map(|(size, unit)| format!("{}{unit}", millis / size))
+        .unwrap_or_else(|| format!("{millis}ms"))
+}
+
 impl Program {
     /// The declared (not derived) streams some rule reads, with their
     /// catalog index, in declaration order: what a run must be given.

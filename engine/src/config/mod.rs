@@ -55,6 +55,8 @@ pub mod env;
 pub mod error;
 mod raw;
 
+pub(crate) use raw::dotted_key;
+
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};

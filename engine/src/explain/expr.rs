@@ -212,20 +212,8 @@ pub fn type_name(ty: &DataType) -> String {
     }
 }
 
-/// `10m`, `30s`, `250ms`, `2h`: a duration as rules write it.
-pub fn duration(millis: i64) -> String {
-    const UNITS: [(i64, &str); 4] = [
-        (86_400_000, "d"),
-        (3_600_000, "h"),
-        (60_000, "m"),
-        (1_000, "s"),
-    ];
-    UNITS
-        .iter()
-        .find(|(size, _)| millis != 0 && millis % size == 0)
-        .map(|(size, unit)| format!("{}{unit}", millis / size))
-        .unwrap_or_else(|| format!("{millis}ms"))
-}
+/// A duration as rules write it.
+pub use dsl::plan::rule_duration as duration;
 
 #[cfg(test)]
 mod tests {

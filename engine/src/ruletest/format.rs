@@ -204,7 +204,7 @@ pub fn parse(path: &Path, text: &str) -> Result<TestFile, TestFileError> {
     let document = toml::Deserializer::parse(text)
         .map_err(|e| at(e.span().map(|s| s.start), e.message().trim().to_string()))?;
     let raw: RawFile = serde_path_to_error::deserialize(document).map_err(|e| {
-        let key = dotted_key(e.path());
+        let key = crate::config::dotted_key(e.path());
         let inner = e.into_inner();
         let message = inner.message().trim();
         let message = if key.is_empty() {
@@ -295,23 +295,6 @@ fn expected_event(raw: RawEvent) -> ExpectedEvent {
         data: raw.data,
         attributes,
     }
-}
-
-/// The path serde took to an error, as a dotted key, without the private
-/// fields of `toml::Spanned`.
-fn dotted_key(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut parts = Vec::new();
-    for segment in path.iter() {
-        match segment {
-            Segment::Map { key } if key.starts_with("$__serde_spanned_private") => {}
-            Segment::Map { key } => parts.push(key.clone()),
-            Segment::Seq { index } => parts.push(index.to_string()),
-            Segment::Enum { variant } => parts.push(variant.clone()),
-            Segment::Unknown => {}
-        }
-    }
-    parts.join(".")
 }
 
 #[cfg(test)]

@@ -231,23 +231,8 @@ fn late_detail(time: Millis, watermark: Millis, stream: &str, lateness: Millis) 
         "event time {} is before the watermark {} of stream `{stream}` (lateness {})",
         rfc3339_millis(time),
         rfc3339_millis(watermark),
-        duration_text(lateness)
+        dsl::plan::rule_duration(lateness)
     )
-}
-
-/// `5s`, `10m`, `250ms`: a duration as the rule language writes it.
-fn duration_text(millis: Millis) -> String {
-    const UNITS: [(Millis, &str); 4] = [
-        (86_400_000, "d"),
-        (3_600_000, "h"),
-        (60_000, "m"),
-        (1_000, "s"),
-    ];
-    UNITS
-        .iter()
-        .find(|(size, _)| millis != 0 && millis % size == 0)
-        .map(|(size, unit)| format!("{}{unit}", millis / size))
-        .unwrap_or_else(|| format!("{millis}ms"))
 }
 
 /// The output, with the path to name in errors.
