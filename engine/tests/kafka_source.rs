@@ -183,21 +183,27 @@ async fn checkpoint_offsets_win_over_older_committed_ones() {
     assert_eq!(read_offsets, vec![(0, 3), (1, 2), (1, 3)]);
 }
 
-#[tokio::test]
-async fn two_members_of_a_group_split_the_partitions() {
-    let brokers = require_broker!();
-    let topic = kafka_support::unique("source-split");
-    kafka_support::create_topic(&brokers, &topic, 2).await;
+/// A two-partition topic holding `v0`..`v5`, and two members of one group
+/// subscribed to it.
+async fn two_members(brokers: &str, name: &str) -> (String, Vec<String>, KafkaSource, KafkaSource) {
+    let topic = kafka_support::unique(name);
+    kafka_support::create_topic(brokers, &topic, 2).await;
     let values: Vec<String> = (0..6).map(|i| format!("v{i}")).collect();
     produce(
-        &brokers,
+        brokers,
         &topic,
         &values.iter().map(String::as_str).collect::<Vec<_>>(),
     );
+    let kafka = group_config(brokers, &topic);
+    let a = KafkaSource::open(&kafka, &[&topic], &[], OPTIONS).unwrap();
+    let b = KafkaSource::open(&kafka, &[&topic], &[], OPTIONS).unwrap();
+    (topic, values, a, b)
+}
 
-    let kafka = group_config(&brokers, &topic);
-    let mut a = KafkaSource::open(&kafka, &[&topic], &[], OPTIONS).unwrap();
-    let mut b = KafkaSource::open(&kafka, &[&topic], &[], OPTIONS).unwrap();
+#[tokio::test]
+async fn two_members_of_a_group_split_the_partitions() {
+    let brokers = require_broker!();
+    let (_, values, mut a, mut b) = two_members(&brokers, "source-split").await;
     let mut seen_a = Vec::new();
     let mut seen_b = Vec::new();
     let started = Instant::now();
@@ -237,18 +243,7 @@ async fn two_members_of_a_group_split_the_partitions() {
 #[tokio::test]
 async fn when_a_member_leaves_the_other_takes_over_from_its_commit() {
     let brokers = require_broker!();
-    let topic = kafka_support::unique("source-takeover");
-    kafka_support::create_topic(&brokers, &topic, 2).await;
-    let values: Vec<String> = (0..6).map(|i| format!("v{i}")).collect();
-    produce(
-        &brokers,
-        &topic,
-        &values.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
-
-    let kafka = group_config(&brokers, &topic);
-    let mut a = KafkaSource::open(&kafka, &[&topic], &[], OPTIONS).unwrap();
-    let mut b = KafkaSource::open(&kafka, &[&topic], &[], OPTIONS).unwrap();
+    let (topic, _, mut a, mut b) = two_members(&brokers, "source-takeover").await;
     let started = Instant::now();
     let split = |a: &KafkaSource, b: &KafkaSource| {
         a.positions().len() == 1 && b.positions().len() == 1 && a.positions() != b.positions()

@@ -14,11 +14,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, TimestampMillisecondArray, UInt64Array};
+use arrow_array::RecordBatch;
 use dsl::plan::*;
 use engine::checkpoint::OperatorState;
 use engine::decode::StreamDecoder;
@@ -26,7 +25,6 @@ use engine::pipeline::{OutputEvent, Pipeline, PipelineError, PIPELINE_STATE_ENTR
 use engine::sink::CloudEventEncoder;
 use engine::source::{LineReader, DEFAULT_MAX_LINE_BYTES};
 use engine::time::SourceProgress;
-use operators::schema::stream_schema;
 use operators::Operator;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -520,24 +518,6 @@ fn fake_pipeline(program: &Program, inputs: &[&str]) -> Result<Pipeline, Pipelin
         vec![echo(0, "echo"), tumbling, echo(2, "echo_again")],
         inputs,
     )
-}
-
-/// A batch of stream `a` or `b`: (time, offset) per row.
-fn batch(events: &[(Millis, i64)]) -> RecordBatch {
-    let schema = stream_schema(&input_stream("a", 0));
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(TimestampMillisecondArray::from(
-            events.iter().map(|e| e.0).collect::<Vec<_>>(),
-        )),
-        Arc::new(Int64Array::from(vec![0; events.len()])),
-        Arc::new(Int64Array::from(
-            events.iter().map(|e| e.1).collect::<Vec<_>>(),
-        )),
-        Arc::new(UInt64Array::from(
-            events.iter().map(|e| e.1 as u64 * 7919).collect::<Vec<_>>(),
-        )),
-    ];
-    RecordBatch::try_new(schema, columns).unwrap()
 }
 
 /// Streams `a` and `b` of the fake program, in chunks of `chunk`: events on

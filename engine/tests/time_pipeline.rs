@@ -4,13 +4,10 @@
 //! The operators here are small fakes that record what they are handed.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, TimestampMillisecondArray, UInt64Array};
 use dsl::plan::*;
 use engine::pipeline::{OutputEvent, Pipeline};
 use engine::time::{ReorderBuffer, SourceProgress, StreamClock};
-use operators::schema::stream_schema;
 use operators::Operator;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -73,24 +70,6 @@ fn pipeline(lateness: Millis, log: &Log) -> Pipeline {
         &["a", "b"],
     )
     .unwrap()
-}
-
-/// A batch of stream `a` or `b` (schema of `input_stream`): (time, offset).
-fn batch(events: &[(Millis, i64)]) -> RecordBatch {
-    let schema = stream_schema(&input_stream("a", 0));
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(TimestampMillisecondArray::from(
-            events.iter().map(|e| e.0).collect::<Vec<_>>(),
-        )),
-        Arc::new(Int64Array::from(vec![0; events.len()])),
-        Arc::new(Int64Array::from(
-            events.iter().map(|e| e.1).collect::<Vec<_>>(),
-        )),
-        Arc::new(UInt64Array::from(
-            events.iter().map(|e| e.1 as u64 * 7919).collect::<Vec<_>>(),
-        )),
-    ];
-    RecordBatch::try_new(schema, columns).unwrap()
 }
 
 /// (rule, time, id) of a derived event.

@@ -16,7 +16,7 @@ use operators::schema::stream_schema;
 use operators::{DerivedBatch, Operator};
 
 mod rules_md;
-use rules_md::STREAMS;
+use rules_md::{ACCOUNT_TAKEOVER, STREAMS, UNSETTLED};
 
 const SECOND: Millis = 1000;
 const MINUTE: Millis = 60 * SECOND;
@@ -162,24 +162,6 @@ fn ev(step: &str, stream: &str, offset: i64) -> Evidence {
     }
 }
 
-const ACCOUNT_TAKEOVER: &str = r#"
-rule account_takeover
-  severity high
-  by user_id
-  pattern
-       f: auth where kind == "login_failed" {3,}
-    -> s: auth where kind == "login_ok" and ip != f.ip
-    -> t: payments where amount > 1000
-  within 10m
-  emit takeover {
-    user_id,
-    failures: count(f),
-    first_failure: first(f.ts),
-    new_ip: s.ip,
-    amount: t.amount
-  }
-"#;
-
 #[test]
 fn five_failures_a_success_and_a_transfer_give_one_takeover_counting_five() {
     let mut h = Harness::new(ACCOUNT_TAKEOVER);
@@ -257,14 +239,6 @@ fn takeover_needs_the_transfer_within_ten_minutes() {
     h.watermark(Millis::MAX);
     assert!(h.emitted().is_empty());
 }
-
-const UNSETTLED: &str = r#"
-rule unsettled_payment
-  by payment_id
-  pattern p: payments -> not settlements
-  within 30m
-  emit unsettled { payment_id, amount: p.amount }
-"#;
 
 #[test]
 fn an_unsettled_payment_fires_when_the_watermark_passes_its_deadline() {

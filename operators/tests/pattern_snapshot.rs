@@ -364,33 +364,7 @@ fn every_letter_rule_matches_across_a_cut() {
 // The examples of docs/rules.md.
 
 mod rules_md;
-use rules_md::STREAMS as EXAMPLE_STREAMS;
-
-const ACCOUNT_TAKEOVER: &str = r#"
-rule account_takeover
-  severity high
-  by user_id
-  pattern
-       f: auth where kind == "login_failed" {3,}
-    -> s: auth where kind == "login_ok" and ip != f.ip
-    -> t: payments where amount > 1000
-  within 10m
-  emit takeover {
-    user_id,
-    failures: count(f),
-    first_failure: first(f.ts),
-    new_ip: s.ip,
-    amount: t.amount
-  }
-"#;
-
-const UNSETTLED: &str = r#"
-rule unsettled_payment
-  by payment_id
-  pattern p: payments -> not settlements
-  within 30m
-  emit unsettled { payment_id, amount: p.amount }
-"#;
+use rules_md::{ACCOUNT_TAKEOVER, STREAMS as EXAMPLE_STREAMS, UNSETTLED};
 
 const SECOND: Millis = 1000;
 const MINUTE: Millis = 60 * SECOND;

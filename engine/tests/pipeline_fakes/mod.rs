@@ -308,3 +308,21 @@ impl Operator for Tumbling {
         }
     }
 }
+
+/// A batch of stream `a` or `b` (schema of `input_stream`): (time, offset).
+pub fn batch(events: &[(Millis, i64)]) -> RecordBatch {
+    let schema = stream_schema(&input_stream("a", 0));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(TimestampMillisecondArray::from(
+            events.iter().map(|e| e.0).collect::<Vec<_>>(),
+        )),
+        Arc::new(Int64Array::from(vec![0; events.len()])),
+        Arc::new(Int64Array::from(
+            events.iter().map(|e| e.1).collect::<Vec<_>>(),
+        )),
+        Arc::new(UInt64Array::from(
+            events.iter().map(|e| e.1 as u64 * 7919).collect::<Vec<_>>(),
+        )),
+    ];
+    RecordBatch::try_new(schema, columns).unwrap()
+}
