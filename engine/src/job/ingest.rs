@@ -122,10 +122,8 @@ impl Job {
             }
         }
         if let Some(received) = received.filter(|_| !progress.ready.is_empty()) {
-            let took = received.elapsed();
-            for _ in &progress.ready {
-                self.metrics.latency(took);
-            }
+            self.metrics
+                .latency(received.elapsed(), progress.ready.len() as u64);
         }
         Ok(())
     }

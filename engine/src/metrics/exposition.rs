@@ -191,7 +191,7 @@ mod tests {
         metrics.events_in("auth", 2);
         metrics.rejected(RejectReason::MalformedJson);
         metrics.derived("weird\"rule");
-        metrics.latency(Duration::from_micros(250));
+        metrics.latency(Duration::from_micros(250), 1);
         metrics.checkpoint(Duration::from_millis(12), 4096);
         let text = render(&metrics);
         assert!(text.contains(

@@ -149,10 +149,11 @@ impl Metrics {
         self.partitions.store(count as u64, Ordering::Relaxed);
     }
 
-    pub fn latency(&self, took: Duration) {
+    /// `events` derived events took `took` from read to emit.
+    pub fn latency(&self, took: Duration, events: u64) {
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
         // Saturates at the histogram's bound rather than failing.
-        lock(&self.latency_us).saturating_record(micros);
+        lock(&self.latency_us).saturating_record_n(micros, events);
     }
 
     /// Assigned partitions restored and consuming (for `/readyz`).
