@@ -12,6 +12,7 @@ use arrow_schema::Schema;
 use datafusion_common::ScalarValue;
 use dsl::plan::KeyPlan;
 use rustc_hash::{FxHashMap, FxHasher};
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::{OperatorError, Result};
 use crate::expr::{cast_to, evaluate, field_path, PhysExpr};
@@ -165,6 +166,17 @@ impl KeyExtractor {
             .iter()
             .map(|p| evaluate(p.as_ref(), batch))
             .collect()
+    }
+
+    /// A hash of each row's key, equal for equal keys whatever stream they
+    /// came from (the components are cast to the key's types first): it
+    /// places the events of one key together, say on one worker.
+    pub fn hashes(&self, batch: &RecordBatch) -> Result<Vec<u64>> {
+        let columns = self.columns(batch)?;
+        let encoded = self.rows.convert_columns(&columns)?;
+        Ok((0..batch.num_rows())
+            .map(|row| xxh3_64(encoded.row(row).data()))
+            .collect())
     }
 
     /// One key per row; `None` where a component is null (such events have

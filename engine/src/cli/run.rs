@@ -33,6 +33,12 @@ pub struct RunArgs {
     /// Longest accepted input line, in bytes; longer ones are dead-lettered.
     #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
+    /// Pipelines on N threads with the keys split between them: every
+    /// stateful rule must group a stream by one shared field, and no rule
+    /// may read derived events. The derived events are the same as with
+    /// one; those of one time and rule come ordered by key, then id.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub workers: usize,
     /// Run as a streaming job on Kafka as this config file says (see
     /// examples/eddy.toml), until SIGTERM or SIGINT.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["inputs", "output", "dead_letter"])]
@@ -104,6 +110,7 @@ fn run_program(program: &Program, inputs: Vec<InputSpec>, args: &RunArgs) -> Res
     let mut config = RunConfig::new(inputs, output, dead_letter);
     config.batch_size = args.batch_size;
     config.max_line_bytes = args.max_line_bytes;
+    config.workers = args.workers;
     let summary = runner::run(program, &config)?;
     report(&summary);
     Ok(exit_code(&summary))

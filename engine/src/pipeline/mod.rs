@@ -25,6 +25,8 @@ pub use output::{OutputBuffer, OutputEvent};
 pub use reload::CarryOver;
 pub use snapshot::PIPELINE_STATE_ENTRY;
 
+use crate::time::admission::{self, input_clocks};
+pub use crate::time::LateEvent;
 use crate::time::{ReorderBuffer, Run, SourceProgress, StreamClock};
 
 /// Errors that stop the pipeline.
@@ -66,16 +68,6 @@ pub enum PipelineError {
     StateUnknown(String),
     #[error("the saved state has more than one entry for `{0}`")]
     StateDuplicate(String),
-}
-
-/// An event rejected as late by [`Pipeline::push`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LateEvent {
-    /// Row of the pushed batch.
-    pub row: usize,
-    pub time: Millis,
-    /// The stream's watermark when the event arrived.
-    pub watermark: Millis,
 }
 
 /// What one push or finish produced.
@@ -147,13 +139,8 @@ impl Pipeline {
             .iter()
             .map(|s| Arc::from(s.name.as_str()))
             .collect();
-        let mut clocks: Vec<Option<StreamClock>> = vec![None; catalog.streams.len()];
-        for input in inputs {
-            let index = catalog
-                .stream_index(input)
-                .ok_or_else(|| PipelineError::NotAnInput(input.to_string()))?;
-            clocks[index] = Some(StreamClock::new(catalog.streams[index].lateness));
-        }
+        let clocks = input_clocks(catalog, inputs)
+            .map_err(|unknown| PipelineError::NotAnInput(unknown.to_string()))?;
         let mut time_columns = Vec::with_capacity(catalog.streams.len());
         let mut offset_columns = Vec::with_capacity(catalog.streams.len());
         for stream in &catalog.streams {
@@ -224,28 +211,10 @@ impl Pipeline {
             .map(StreamClock::watermark)
     }
 
-    /// The minimum watermark over the inputs that hold time back (finished
-    /// ones count as the end of time, idle ones not at all). While every
-    /// input is idle, time goes as far as the furthest of them has come:
-    /// an idle input holds nothing back, and what the last active one sent
-    /// before going quiet must not wait for data that may never come.
+    /// The minimum watermark over the inputs that hold time back (see
+    /// [`admission::global_watermark`]).
     pub fn global_watermark(&self) -> Millis {
-        let mut holding = self
-            .clocks
-            .iter()
-            .flatten()
-            .filter_map(StreamClock::holds_back)
-            .peekable();
-        if holding.peek().is_none() && self.clocks.iter().flatten().next().is_some() {
-            let furthest = self
-                .clocks
-                .iter()
-                .flatten()
-                .map(StreamClock::watermark)
-                .max();
-            return furthest.unwrap_or(Millis::MIN).max(self.watermark);
-        }
-        holding.min().unwrap_or(Millis::MAX)
+        admission::global_watermark(&self.clocks, self.watermark)
     }
 
     /// Lets the source of input stream `stream` drive its watermark (see
@@ -353,23 +322,7 @@ impl Pipeline {
             .and_then(Option::as_mut)
             .ok_or_else(|| PipelineError::NotAnInput(name.to_string()))?;
 
-        // The operators were told no event before this would come, whatever
-        // the stream's own clock says (a source back from idleness).
-        let handed = self.watermark;
-        let mut late = Vec::new();
-        let mut keep = Vec::with_capacity(batch.num_rows());
-        for (row, &time) in times.values().iter().enumerate() {
-            let watermark = clock.watermark().max(handed);
-            let admitted = time >= handed && clock.admit(time);
-            if !admitted {
-                late.push(LateEvent {
-                    row,
-                    time,
-                    watermark,
-                });
-            }
-            keep.push(admitted);
-        }
+        let (keep, late) = admission::admit(clock, self.watermark, times.values());
         let (admitted, admitted_times, admitted_offsets) = if late.is_empty() {
             (
                 batch.clone(),
@@ -563,7 +516,7 @@ impl Pipeline {
 
 /// The event-time and offset columns of a batch of an input stream, as
 /// [`Pipeline::push`] requires them; otherwise what is wrong.
-fn event_columns(
+pub(crate) fn event_columns(
     batch: &RecordBatch,
     time_col: usize,
     offset_col: usize,

@@ -7,6 +7,7 @@
 //! dead-letter file. It pulls the next chunk from the unfinished input with
 //! the lowest watermark, which keeps the reorder buffer small.
 
+pub mod partitioned;
 mod reader;
 
 use std::collections::BTreeMap;
@@ -15,15 +16,17 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 
+use arrow_array::RecordBatch;
 use dsl::plan::{Millis, Program};
 
 use crate::decode::DecodeError;
-use crate::pipeline::{OutputEvent, Pipeline, PipelineError};
+use crate::pipeline::{OutputEvent, Pipeline, PipelineError, Progress};
 use crate::reject::{RejectReason, Rejection};
 use crate::sink::json::rfc3339_millis;
 use crate::sink::{CloudEventEncoder, DeadLetterSink, SinkError};
 use crate::source::{InputLocation, SourceError, DEFAULT_MAX_LINE_BYTES};
 
+use partitioned::{PartitionError, PartitionedPipeline};
 use reader::{spawn_reader, ReaderMessage};
 
 /// Errors that stop a run.
@@ -37,6 +40,8 @@ pub enum RunError {
     Pipeline(#[from] PipelineError),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error(transparent)]
+    Partitioned(#[from] PartitionError),
     #[error("stream `{0}` is not declared")]
     UnknownStream(String),
     #[error("the reader of {0} stopped unexpectedly")]
@@ -71,6 +76,9 @@ pub struct RunConfig {
     /// Lines per chunk.
     pub batch_size: usize,
     pub max_line_bytes: usize,
+    /// Pipelines on their own threads, the keys split between them; 1: the
+    /// pipeline runs on the calling thread.
+    pub workers: usize,
 }
 
 impl RunConfig {
@@ -81,6 +89,7 @@ impl RunConfig {
             dead_letter,
             batch_size: 8192,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            workers: 1,
         }
     }
 }
@@ -111,7 +120,7 @@ struct LiveInput {
 /// Runs `program` over the configured inputs.
 pub fn run(program: &Program, config: &RunConfig) -> Result<RunSummary, RunError> {
     let input_names: Vec<&str> = config.inputs.iter().map(|i| i.stream.as_str()).collect();
-    let mut pipeline = Pipeline::build(program, &input_names)?;
+    let mut pipeline = Driver::build(program, &input_names, config.workers)?;
     let mut output = open_output(&config.output)?;
     let encoder = CloudEventEncoder::new(program);
     let mut dead_letter = DeadLetterSink::new(config.dead_letter.clone(), config.inputs.len());
@@ -209,8 +218,52 @@ pub fn run(program: &Program, config: &RunConfig) -> Result<RunSummary, RunError
     Ok(summary)
 }
 
+/// The pipeline a run drives: one on this thread, or one per worker.
+enum Driver {
+    Single(Pipeline),
+    Partitioned(PartitionedPipeline),
+}
+
+impl Driver {
+    fn build(program: &Program, inputs: &[&str], workers: usize) -> Result<Self, RunError> {
+        Ok(if workers > 1 {
+            Driver::Partitioned(PartitionedPipeline::build(program, inputs, workers)?)
+        } else {
+            Driver::Single(Pipeline::build(program, inputs)?)
+        })
+    }
+
+    fn push(&mut self, stream: usize, batch: &RecordBatch) -> Result<Progress, RunError> {
+        Ok(match self {
+            Driver::Single(p) => p.push(stream, batch)?,
+            Driver::Partitioned(p) => p.push(stream, batch)?,
+        })
+    }
+
+    fn finish_stream(&mut self, stream: usize) -> Result<Progress, RunError> {
+        Ok(match self {
+            Driver::Single(p) => p.finish_stream(stream)?,
+            Driver::Partitioned(p) => p.finish_stream(stream)?,
+        })
+    }
+
+    fn finish(&mut self) -> Result<Vec<OutputEvent>, RunError> {
+        Ok(match self {
+            Driver::Single(p) => p.finish()?,
+            Driver::Partitioned(p) => p.finish()?,
+        })
+    }
+
+    fn stream_watermark(&self, stream: usize) -> Option<Millis> {
+        match self {
+            Driver::Single(p) => p.stream_watermark(stream),
+            Driver::Partitioned(p) => p.stream_watermark(stream),
+        }
+    }
+}
+
 /// The unfinished input with the lowest watermark (ties: declaration order).
-fn next_input(pipeline: &Pipeline, inputs: &[LiveInput]) -> Option<usize> {
+fn next_input(pipeline: &Driver, inputs: &[LiveInput]) -> Option<usize> {
     inputs
         .iter()
         .enumerate()
@@ -226,7 +279,12 @@ fn next_input(pipeline: &Pipeline, inputs: &[LiveInput]) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
-fn late_detail(time: Millis, watermark: Millis, stream: &str, lateness: Millis) -> String {
+pub(crate) fn late_detail(
+    time: Millis,
+    watermark: Millis,
+    stream: &str,
+    lateness: Millis,
+) -> String {
     format!(
         "event time {} is before the watermark {} of stream `{stream}` (lateness {})",
         rfc3339_millis(time),

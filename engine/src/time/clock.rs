@@ -83,6 +83,13 @@ impl StreamClock {
         }
     }
 
+    /// The newest event time admitted, if any: what this clock would report
+    /// as the progress of a source driving another clock (see [`Self::drive`]).
+    pub fn progress(&self) -> SourceProgress {
+        self.newest
+            .map_or(SourceProgress::Unknown, SourceProgress::At)
+    }
+
     /// Admits an event arriving now: `false` if it is late (earlier than the
     /// watermark), otherwise notes it and returns `true`.
     pub fn admit(&mut self, time: Millis) -> bool {

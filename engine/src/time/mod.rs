@@ -7,8 +7,10 @@
 //! finished stream counts as the end of time); events earlier than it are
 //! released, in (time, stream declaration index, offset) order.
 
+pub mod admission;
 pub mod clock;
 pub mod reorder;
 
+pub use admission::LateEvent;
 pub use clock::{SourceProgress, StreamClock, StreamClockState};
 pub use reorder::{ReorderBuffer, ReorderState, Run};

@@ -1,0 +1,174 @@
+//! How the events of each input stream are split between workers: by a
+//! hash of the partition key every stateful rule reading the stream
+//! shares, so that each key's state lives on one worker.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{RecordBatch, UInt32Array};
+use arrow_schema::ArrowError;
+use arrow_select::take::take_record_batch;
+use dsl::plan::{KeyPart, KeyPlan, Program, RuleKind};
+use operators::key::KeyExtractor;
+use operators::schema::{stream_schema, OFFSET_COLUMN};
+use operators::OperatorError;
+
+/// Why a program cannot be split by key.
+#[derive(Debug, thiserror::Error)]
+pub enum SplitError {
+    #[error("rule `{0}` reads derived events; chained rules run on one worker")]
+    Chained(String),
+    #[error("rule `{0}` keeps state without `by`, so no key can split its events")]
+    Unkeyed(String),
+    #[error(
+        "stream `{stream}` is grouped by different keys (rule `{rule}` does not group by `{field}`)"
+    )]
+    KeysDiffer {
+        stream: String,
+        rule: String,
+        field: String,
+    },
+    #[error("cannot compute the partition key of stream `{stream}`: {source}")]
+    Key {
+        stream: String,
+        #[source]
+        source: OperatorError,
+    },
+    #[error("stream `{0}` has no `{OFFSET_COLUMN}` column")]
+    NoOffsets(String),
+    #[error("splitting a batch: {0}")]
+    Arrow(#[from] ArrowError),
+}
+
+/// How one input stream is split.
+enum StreamSplit {
+    /// By a hash of the key part all its stateful rules share.
+    ByKey(KeyExtractor),
+    /// Only stateless rules read it: any split will do; by offset spreads
+    /// the work.
+    ByOffset { column: usize },
+}
+
+/// The split of every input stream of a program between `workers`.
+pub struct Splitter {
+    /// Per catalog stream; `None` for streams that are not inputs.
+    streams: Vec<Option<StreamSplit>>,
+    workers: usize,
+}
+
+impl Splitter {
+    /// Refuses programs where some state would have to see events of two
+    /// workers: chained rules, stateful rules without `by`, and streams
+    /// whose stateful rules share no key field.
+    pub fn new(program: &Program, inputs: &[usize], workers: usize) -> Result<Self, SplitError> {
+        let catalog = &program.catalog;
+        let mut parts: Vec<Option<KeyPart>> = vec![None; catalog.streams.len()];
+        for rule in &program.rules {
+            let reads: Vec<usize> = rule
+                .inputs()
+                .iter()
+                .filter_map(|s| catalog.stream_index(s))
+                .collect();
+            if reads.iter().any(|&s| !inputs.contains(&s)) {
+                return Err(SplitError::Chained(rule.name.clone()));
+            }
+            if matches!(rule.kind, RuleKind::Simple(_)) {
+                continue;
+            }
+            let key = rule
+                .key()
+                .ok_or_else(|| SplitError::Unkeyed(rule.name.clone()))?;
+            // One part of the key must be what every stream it reads is
+            // split by, so that equal keys meet on one worker.
+            let name = |s: usize| catalog.streams[s].name.as_str();
+            let fits = |part: &KeyPart, s: usize| {
+                parts[s].as_ref().is_none_or(|chosen| {
+                    chosen.ty == part.ty && chosen.path_in(name(s)) == part.path_in(name(s))
+                })
+            };
+            let part = key
+                .parts
+                .iter()
+                .find(|part| reads.iter().all(|&s| fits(part, s)))
+                .ok_or_else(|| {
+                    let stream = reads
+                        .iter()
+                        .copied()
+                        .find(|&s| parts[s].is_some())
+                        .unwrap_or(reads[0]);
+                    SplitError::KeysDiffer {
+                        stream: name(stream).to_string(),
+                        rule: rule.name.clone(),
+                        field: parts[stream]
+                            .as_ref()
+                            .and_then(|c| c.path_in(name(stream)))
+                            .unwrap_or_default()
+                            .join("."),
+                    }
+                })?
+                .clone();
+            for &s in &reads {
+                parts[s].get_or_insert_with(|| part.clone());
+            }
+        }
+        let mut streams: Vec<Option<StreamSplit>> =
+            (0..catalog.streams.len()).map(|_| None).collect();
+        for &stream in inputs {
+            let plan = &catalog.streams[stream];
+            let schema = stream_schema(plan);
+            streams[stream] = Some(match parts[stream].take() {
+                Some(part) => {
+                    let key = KeyPlan { parts: vec![part] };
+                    StreamSplit::ByKey(KeyExtractor::new(&key, &plan.name, &schema).map_err(
+                        |source| SplitError::Key {
+                            stream: plan.name.clone(),
+                            source,
+                        },
+                    )?)
+                }
+                None => StreamSplit::ByOffset {
+                    column: schema
+                        .index_of(OFFSET_COLUMN)
+                        .map_err(|_| SplitError::NoOffsets(plan.name.clone()))?,
+                },
+            });
+        }
+        Ok(Splitter { streams, workers })
+    }
+
+    /// The rows of `batch` (of catalog stream `stream`) each worker takes,
+    /// in row order: one batch and its row numbers in `batch` per worker.
+    pub fn split(
+        &self,
+        stream: usize,
+        batch: &RecordBatch,
+    ) -> Result<Vec<(RecordBatch, Vec<usize>)>, SplitError> {
+        let name = || format!("#{stream}");
+        let hashes: Vec<u64> = match self.streams.get(stream).and_then(Option::as_ref) {
+            Some(StreamSplit::ByKey(key)) => {
+                key.hashes(batch).map_err(|source| SplitError::Key {
+                    stream: name(),
+                    source,
+                })?
+            }
+            Some(StreamSplit::ByOffset { column }) => batch
+                .column(*column)
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(|| SplitError::NoOffsets(name()))?
+                .values()
+                .iter()
+                .map(|&offset| offset as u64)
+                .collect(),
+            None => return Err(SplitError::NoOffsets(name())),
+        };
+        let mut rows: Vec<Vec<usize>> = vec![Vec::new(); self.workers];
+        for (row, hash) in hashes.into_iter().enumerate() {
+            rows[(hash % self.workers as u64) as usize].push(row);
+        }
+        rows.into_iter()
+            .map(|rows| {
+                let indices = UInt32Array::from_iter_values(rows.iter().map(|&r| r as u32));
+                Ok((take_record_batch(batch, &indices)?, rows))
+            })
+            .collect()
+    }
+}

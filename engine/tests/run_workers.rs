@@ -1,0 +1,194 @@
+//! `eddy run --workers N`: the keys split between pipelines on N threads
+//! give the same derived events and the same dead letters as one pipeline,
+//! in an order that does not depend on N; rules that cannot be split are
+//! refused with the reason.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("eddy-workers-{}-{test}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn eddy(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The benchmark events (one per millisecond, 2,000 users, so keys repeat).
+fn bench_events(dir: &Path, events: usize) -> PathBuf {
+    let out = eddy(
+        dir,
+        &[
+            "generate",
+            "bench",
+            "--events",
+            &events.to_string(),
+            "--users",
+            "2000",
+            "--seed",
+            "7",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("auth.jsonl")
+}
+
+/// Runs `rules` over `auth` with `workers`; returns the derived events and
+/// the dead letters.
+fn run(dir: &Path, rules: &[PathBuf], auth: &Path, workers: usize) -> (String, String) {
+    let output = dir.join(format!("derived-{workers}.jsonl"));
+    let dead = dir.join(format!("dead-{workers}.jsonl"));
+    let mut args: Vec<String> = vec!["run".into()];
+    args.extend(rules.iter().map(|r| r.display().to_string()));
+    args.extend([
+        "--input".into(),
+        format!("auth={}", auth.display()),
+        "--workers".into(),
+        workers.to_string(),
+        "--batch-size".into(),
+        "1000".into(),
+        "--output".into(),
+        output.display().to_string(),
+        "--dead-letter".into(),
+        dead.display().to_string(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = eddy(dir, &args);
+    assert!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "--workers {workers}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        fs::read_to_string(output).unwrap(),
+        fs::read_to_string(dead).unwrap_or_default(),
+    )
+}
+
+fn sorted_lines(text: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort_unstable();
+    lines
+}
+
+/// Checks the contract for one set of rules: the same derived events and
+/// dead letters with 1, 2 and 3 workers, in one order for 2 and 3.
+fn assert_independent_of_workers(dir: &Path, rules: &[PathBuf], auth: &Path) -> usize {
+    let (one, one_dead) = run(dir, rules, auth, 1);
+    let (two, two_dead) = run(dir, rules, auth, 2);
+    let (three, three_dead) = run(dir, rules, auth, 3);
+    assert!(!one.is_empty(), "the rules derive nothing: a vacuous test");
+    assert_eq!(sorted_lines(&two), sorted_lines(&one), "2 workers vs 1");
+    assert_eq!(three, two, "3 workers vs 2: the order must not depend on N");
+    assert_eq!(two_dead, one_dead, "dead letters, 2 workers vs 1");
+    assert_eq!(three_dead, one_dead, "dead letters, 3 workers vs 1");
+    one.lines().count()
+}
+
+#[test]
+fn pattern_window_and_filter_rules_derive_the_same_events_on_any_number_of_workers() {
+    let dir = scratch("bench");
+    let auth = bench_events(&dir, 40_000);
+    let rules = repo().join("benches/rules");
+    for set in [
+        vec!["stream.eddy", "p.eddy"],
+        vec!["stream.eddy", "w.eddy"],
+        // Keyed and stateless rules in one program.
+        vec!["stream.eddy", "p.eddy", "w.eddy", "f.eddy"],
+    ] {
+        let paths: Vec<PathBuf> = set.iter().map(|f| rules.join(f)).collect();
+        let derived = assert_independent_of_workers(&dir, &paths, &auth);
+        assert!(derived > 10, "{set:?}: only {derived} derived events");
+    }
+    fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn late_events_are_decided_once_for_all_workers() {
+    let dir = scratch("late");
+    let auth = bench_events(&dir, 20_000);
+    // Every 50th event arrives 300 ms after its time: with a lateness of
+    // 100 ms some of these are late, depending on the events of *all* keys
+    // before them, which no single worker sees.
+    let lines: Vec<String> = fs::read_to_string(&auth)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut delayed = Vec::with_capacity(lines.len());
+    let mut held = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if i % 50 == 0 {
+            held.push((i + 300, line.clone()));
+        } else {
+            delayed.push(line.clone());
+        }
+        while held.first().is_some_and(|(due, _)| *due <= i) {
+            delayed.push(held.remove(0).1);
+        }
+    }
+    delayed.extend(held.into_iter().map(|(_, line)| line));
+    let shuffled = dir.join("auth-delayed.jsonl");
+    fs::write(&shuffled, delayed.join("\n") + "\n").unwrap();
+    let stream = fs::read_to_string(repo().join("benches/rules/stream.eddy"))
+        .unwrap()
+        .replace("lateness 0s", "lateness 100ms");
+    let stream_path = dir.join("stream.eddy");
+    fs::write(&stream_path, stream).unwrap();
+    let rules = vec![stream_path, repo().join("benches/rules/w.eddy")];
+    assert_independent_of_workers(&dir, &rules, &shuffled);
+    let (_, dead) = run(&dir, &rules, &shuffled, 2);
+    assert!(
+        dead.lines().count() > 100,
+        "expected many late events, got {}",
+        dead.lines().count()
+    );
+    fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn rules_grouping_a_stream_by_different_keys_are_refused() {
+    let dir = scratch("refused");
+    let fraud = repo().join("examples/fraud");
+    let out = eddy(
+        &fraud,
+        &[
+            "run",
+            "rules.eddy",
+            "--input",
+            "payments=data/payments.jsonl",
+            "--input",
+            "auth=data/auth.jsonl",
+            "--input",
+            "settlements=data/settlements.jsonl",
+            "--workers",
+            "2",
+            "--output",
+            &dir.join("out.jsonl").display().to_string(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("stream `payments` is grouped by different keys")
+            && stderr.contains("unsettled_payment"),
+        "{stderr}"
+    );
+    fs::remove_dir_all(dir).ok();
+}
