@@ -154,7 +154,11 @@ fn bench_runs_every_workload_and_prints_parseable_figures() {
 
     let throughput = table(&stdout, "workload");
     let labels: Vec<&str> = throughput.iter().map(|r| r["workload"].as_str()).collect();
-    assert_eq!(labels, ["F", "P", "W", "P-1M", "F-1M"], "{stdout}");
+    assert_eq!(
+        labels,
+        ["F", "P", "P-2w", "W", "P-1M", "F-1M", "F-r1", "F-r10", "F-r100"],
+        "{stdout}"
+    );
     for row in &throughput {
         assert_eq!(number(row, "events"), 20000.0);
         for column in ["wall_s", "events/s", "x_decode", "cpu_s", "peak_rss_mb"] {
@@ -169,6 +173,27 @@ fn bench_runs_every_workload_and_prints_parseable_figures() {
     assert_eq!(derived("F"), large_transfers);
     assert_eq!(derived("W"), bursts);
     assert!(large_transfers > 0 && bursts > 0);
+    assert_eq!(
+        derived("P-2w"),
+        derived("P"),
+        "two workers, the same matches"
+    );
+    // Rule i of F-rN watches user `u<i>`.
+    let data = events(&std::fs::read(dir.join("auth-n20000-u10000-s42/auth.jsonl")).unwrap());
+    for (label, rules) in [("F-r1", 1), ("F-r10", 10), ("F-r100", 100)] {
+        let watched = data
+            .iter()
+            .filter(|e| e["type"] == "transfer" && e["amount"].as_f64().unwrap() > 4000.0)
+            .filter(|e| e["user"].as_str().unwrap()[1..].parse::<u32>().unwrap() < rules)
+            .count() as u64;
+        assert_eq!(derived(label), watched, "{label}");
+    }
+    for prefix in ["workers: P-2w/P=", "rules: F-r1/F-r1=1.00 F-r10/F-r1="] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(prefix)),
+            "no `{prefix}` line:\n{stdout}"
+        );
+    }
 
     let state = stdout
         .lines()

@@ -24,9 +24,11 @@ pub struct ChildUsage {
 }
 
 /// The `eddy run` command line for `rules` with `auth` read from `input`
-/// (a path, or `-` for stdin), derived events to `output` (`-`: stdout).
+/// (a path, or `-` for stdin), derived events to `output` (`-`: stdout),
+/// on `workers` pipelines.
 pub fn eddy_run(
     rules: &[&Path],
+    workers: usize,
     input: &str,
     output: &str,
     dead_letter: &Path,
@@ -41,7 +43,9 @@ pub fn eddy_run(
         .arg("--output")
         .arg(output)
         .arg("--dead-letter")
-        .arg(dead_letter);
+        .arg(dead_letter)
+        .arg("--workers")
+        .arg(workers.to_string());
     Ok(command)
 }
 

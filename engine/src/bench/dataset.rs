@@ -4,7 +4,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::workload::{RuleFile, RuleSet, STREAM_RULES};
+use std::collections::BTreeMap;
+
+use super::workload::{rule_sets, RuleSet, STREAM_RULES};
 use super::BenchError;
 use crate::generate::{bench as generator, Rng};
 
@@ -13,16 +15,16 @@ use crate::generate::{bench as generator, Rng};
 pub fn write_rules(dir: &Path) -> Result<RulePaths, BenchError> {
     let rules_dir = dir.join("rules");
     fs::create_dir_all(&rules_dir).map_err(|e| BenchError::io("create", &rules_dir, e))?;
-    let write = |file: RuleFile| -> Result<PathBuf, BenchError> {
-        let path = rules_dir.join(file.name);
-        fs::write(&path, file.text).map_err(|e| BenchError::io("write", &path, e))?;
+    let write = |name: &str, text: &str| -> Result<PathBuf, BenchError> {
+        let path = rules_dir.join(name);
+        fs::write(&path, text).map_err(|e| BenchError::io("write", &path, e))?;
         Ok(path)
     };
     Ok(RulePaths {
-        stream: write(STREAM_RULES)?,
-        filter: write(RuleSet::Filter.file())?,
-        pattern: write(RuleSet::Pattern.file())?,
-        window: write(RuleSet::Window.file())?,
+        stream: write(STREAM_RULES.name, STREAM_RULES.text)?,
+        sets: rule_sets()
+            .map(|set| Ok((set, write(&set.file_name(), &set.text())?)))
+            .collect::<Result<_, BenchError>>()?,
     })
 }
 
@@ -30,20 +32,13 @@ pub fn write_rules(dir: &Path) -> Result<RulePaths, BenchError> {
 #[derive(Debug, Clone)]
 pub struct RulePaths {
     pub stream: PathBuf,
-    pub filter: PathBuf,
-    pub pattern: PathBuf,
-    pub window: PathBuf,
+    pub sets: BTreeMap<RuleSet, PathBuf>,
 }
 
 impl RulePaths {
-    /// The files to give `eddy run` for `rules`: the stream, then the rule.
+    /// The files to give `eddy run` for `rules`: the stream, then the rules.
     pub fn for_rules(&self, rules: RuleSet) -> [&Path; 2] {
-        let rule = match rules {
-            RuleSet::Filter => &self.filter,
-            RuleSet::Pattern => &self.pattern,
-            RuleSet::Window => &self.window,
-        };
-        [&self.stream, rule]
+        [&self.stream, &self.sets[&rules]]
     }
 }
 

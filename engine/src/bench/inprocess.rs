@@ -19,16 +19,19 @@ const CHUNK_LINES: usize = 8192;
 
 /// The program of the stream declaration and one rule set.
 pub fn program(rules: RuleSet) -> Result<Program, BenchError> {
-    let sources: Vec<dsl::Source> = [STREAM_RULES, rules.file()]
-        .iter()
-        .map(|file| dsl::Source {
-            name: file.name.to_string(),
-            text: file.text.to_string(),
-        })
-        .collect();
+    let sources = vec![
+        dsl::Source {
+            name: STREAM_RULES.name.to_string(),
+            text: STREAM_RULES.text.to_string(),
+        },
+        dsl::Source {
+            name: rules.file_name(),
+            text: rules.text().into_owned(),
+        },
+    ];
     let (program, diagnostics) = dsl::compile(&sources);
     program.ok_or_else(|| BenchError::Rules {
-        rules: rules.file().name,
+        rules: rules.file_name(),
         diagnostics: diagnostics
             .iter()
             .map(|d| dsl::render(d, &sources))

@@ -22,14 +22,20 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use latency::Pace;
-use workload::{Workload, F, F_SCALED, P, P_PEAK_RSS_TARGET_BYTES, P_SCALED, W};
+use workload::{
+    Workload, F, F_SCALED, P, P_PEAK_RSS_TARGET_BYTES, P_SCALED, P_TWO_WORKERS, RULE_SCALING,
+    TWO_WORKERS_SPEEDUP_TARGET, W,
+};
 
 /// Which workloads to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Selection {
     Filter,
+    /// The pattern on one thread and on two workers.
     Pattern,
     Window,
+    /// The filters at 1, 10 and 100 rules.
+    Rules,
     /// The pattern over a million users, with its state per candidate.
     PatternScaled,
     All,
@@ -56,10 +62,7 @@ pub enum BenchError {
         source: std::io::Error,
     },
     #[error("the built-in rules {rules} do not compile:\n{diagnostics}")]
-    Rules {
-        rules: &'static str,
-        diagnostics: String,
-    },
+    Rules { rules: String, diagnostics: String },
     #[error("the benchmark rules declare no stream `auth`")]
     NoAuthStream,
     #[error("cannot find the eddy executable: {0}")]
@@ -136,10 +139,14 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<(), BenchError> {
     for (selected, workload) in [
         (wants(Selection::Filter), F),
         (wants(Selection::Pattern), P),
+        (wants(Selection::Pattern), P_TWO_WORKERS),
         (wants(Selection::Window), W),
         (wants(Selection::PatternScaled), P_SCALED),
         (wants(Selection::PatternScaled), F_SCALED),
-    ] {
+    ]
+    .into_iter()
+    .chain(RULE_SCALING.map(|w| (wants(Selection::Rules), w)))
+    {
         if selected {
             throughput.push((workload, bench.throughput(&workload)?));
         }
@@ -184,6 +191,30 @@ pub fn run(options: &Options, out: &mut dyn Write) -> Result<(), BenchError> {
             p.timed.usage.peak_rss_bytes as f64 / 1e6,
             P_PEAK_RSS_TARGET_BYTES / 1_000_000
         )?;
+    }
+    let events_per_second = |w: Workload| {
+        throughput
+            .iter()
+            .find(|(m, _)| *m == w)
+            .map(|(_, m)| options.events as f64 / m.timed.wall.as_secs_f64().max(f64::MIN_POSITIVE))
+    };
+    if let (Some(one), Some(two)) = (events_per_second(P), events_per_second(P_TWO_WORKERS)) {
+        writeln!(
+            out,
+            "workers: P-2w/P={:.2} target={TWO_WORKERS_SPEEDUP_TARGET}",
+            two / one
+        )?;
+    }
+    let scaling: Vec<(Workload, f64)> = RULE_SCALING
+        .iter()
+        .filter_map(|&w| Some((w, events_per_second(w)?)))
+        .collect();
+    if let Some(&(_, one_rule)) = scaling.first() {
+        let ratios: Vec<String> = scaling
+            .iter()
+            .map(|(w, eps)| format!("{}/F-r1={:.2}", w.label, eps / one_rule))
+            .collect();
+        writeln!(out, "rules: {} (events/s; flat is 1.00)", ratios.join(" "))?;
     }
     if let Some(state) = &state {
         state.print(out)?;
@@ -265,6 +296,7 @@ impl<'a> Bench<'a> {
         let output = self.out_dir.join(format!("{}.jsonl", workload.label));
         let command = child::eddy_run(
             &self.rules.for_rules(workload.rules),
+            workload.workers,
             &data.display().to_string(),
             &output.display().to_string(),
             &self
@@ -313,6 +345,7 @@ impl<'a> Bench<'a> {
         let label = format!("{}-stream", workload.label);
         let command = child::eddy_run(
             &self.rules.for_rules(workload.rules),
+            workload.workers,
             "-",
             "-",
             &self.out_dir.join(format!("{label}.dead-letter.jsonl")),

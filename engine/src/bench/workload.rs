@@ -5,6 +5,8 @@
 //! that `eddy bench` runs from any folder and always measures the rules it
 //! was built with.
 
+use std::borrow::Cow;
+
 /// The stream declaration every workload shares.
 pub const STREAM_RULES: RuleFile = RuleFile {
     name: "stream.eddy",
@@ -19,7 +21,7 @@ pub struct RuleFile {
 }
 
 /// The rule sets of the workloads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RuleSet {
     /// A filter: transfers over 4000.
     Filter,
@@ -27,25 +29,56 @@ pub enum RuleSet {
     Pattern,
     /// A window: five failed logins in a one-minute tumbling window.
     Window,
+    /// This many filters sharing two conditions (see [`many_filters`]).
+    Filters(u32),
 }
 
 impl RuleSet {
-    pub fn file(self) -> RuleFile {
+    /// The name of its rule file.
+    pub fn file_name(self) -> String {
         match self {
-            RuleSet::Filter => RuleFile {
-                name: "f.eddy",
-                text: include_str!("../../../benches/rules/f.eddy"),
-            },
-            RuleSet::Pattern => RuleFile {
-                name: "p.eddy",
-                text: include_str!("../../../benches/rules/p.eddy"),
-            },
-            RuleSet::Window => RuleFile {
-                name: "w.eddy",
-                text: include_str!("../../../benches/rules/w.eddy"),
-            },
+            RuleSet::Filter => "f.eddy".into(),
+            RuleSet::Pattern => "p.eddy".into(),
+            RuleSet::Window => "w.eddy".into(),
+            RuleSet::Filters(n) => format!("f-x{n}.eddy"),
         }
     }
+
+    /// The text of its rule file.
+    pub fn text(self) -> Cow<'static, str> {
+        match self {
+            RuleSet::Filter => include_str!("../../../benches/rules/f.eddy").into(),
+            RuleSet::Pattern => include_str!("../../../benches/rules/p.eddy").into(),
+            RuleSet::Window => include_str!("../../../benches/rules/w.eddy").into(),
+            RuleSet::Filters(n) => many_filters(n).into(),
+        }
+    }
+}
+
+/// Every rule set a bench run may use.
+pub fn rule_sets() -> impl Iterator<Item = RuleSet> {
+    [RuleSet::Filter, RuleSet::Pattern, RuleSet::Window]
+        .into_iter()
+        .chain(RULE_COUNTS.into_iter().map(RuleSet::Filters))
+}
+
+/// The rule counts of the scaling workloads.
+pub const RULE_COUNTS: [u32; 3] = [1, 10, 100];
+
+/// `count` similar filter rules: each emits the large transfers of one
+/// user, so they share `type == "transfer"` and `amount > 4000` and differ
+/// in the user. The output stays small, so the cost measured is that of
+/// evaluating the rules.
+pub fn many_filters(count: u32) -> String {
+    let mut text =
+        format!("// {count} filters sharing two conditions, written by `eddy bench`\n\n");
+    for i in 0..count {
+        text.push_str(&format!(
+            "rule transfer_{i}\n  from auth where type == \"transfer\" and amount > 4000 \
+             and user == \"u{i}\"\n  emit transfer_{i} {{ user, amount }}\n\n"
+        ));
+    }
+    text
 }
 
 /// Users of the default data set and of the scaled one.
@@ -64,6 +97,8 @@ pub struct Workload {
     /// streaming latency from that event to its derived event means
     /// something (a window completes on the watermark, not on an event).
     pub streaming_latency: bool,
+    /// `eddy run --workers`.
+    pub workers: usize,
 }
 
 pub const F: Workload = Workload {
@@ -72,6 +107,7 @@ pub const F: Workload = Workload {
     users: USERS,
     target_events_per_second: Some(3_000_000),
     streaming_latency: true,
+    workers: 1,
 };
 
 pub const P: Workload = Workload {
@@ -80,6 +116,7 @@ pub const P: Workload = Workload {
     users: USERS,
     target_events_per_second: Some(1_000_000),
     streaming_latency: true,
+    workers: 1,
 };
 
 pub const W: Workload = Workload {
@@ -88,6 +125,7 @@ pub const W: Workload = Workload {
     users: USERS,
     target_events_per_second: Some(1_500_000),
     streaming_latency: false,
+    workers: 1,
 };
 
 /// P over a million users: many keys, each with a short-lived candidate.
@@ -97,6 +135,7 @@ pub const P_SCALED: Workload = Workload {
     users: SCALED_USERS,
     target_events_per_second: None,
     streaming_latency: false,
+    workers: 1,
 };
 
 /// F over the scaled data set: the same reading, decoding and output with
@@ -107,7 +146,38 @@ pub const F_SCALED: Workload = Workload {
     users: SCALED_USERS,
     target_events_per_second: None,
     streaming_latency: false,
+    workers: 1,
 };
+
+/// P with its keys split between two worker threads.
+pub const P_TWO_WORKERS: Workload = Workload {
+    label: "P-2w",
+    workers: 2,
+    target_events_per_second: None,
+    streaming_latency: false,
+    ..P
+};
+
+/// The speed-up over one thread the issue asks of [`P_TWO_WORKERS`].
+pub const TWO_WORKERS_SPEEDUP_TARGET: f64 = 1.7;
+
+/// The filters of [`many_filters`] at each of [`RULE_COUNTS`].
+pub const RULE_SCALING: [Workload; 3] = [
+    filters("F-r1", RULE_COUNTS[0]),
+    filters("F-r10", RULE_COUNTS[1]),
+    filters("F-r100", RULE_COUNTS[2]),
+];
+
+const fn filters(label: &'static str, count: u32) -> Workload {
+    Workload {
+        label,
+        rules: RuleSet::Filters(count),
+        users: USERS,
+        target_events_per_second: None,
+        streaming_latency: false,
+        workers: 1,
+    }
+}
 
 /// The peak memory the issue allows P at a million events, in bytes.
 pub const P_PEAK_RSS_TARGET_BYTES: u64 = 100 * 1_000_000;

@@ -10,12 +10,14 @@ use crate::bench::{self, Options, Pace, Selection};
 pub enum WorkloadChoice {
     /// The filter.
     F,
-    /// The pattern over 10000 users.
+    /// The pattern over 10000 users, on one thread and on two workers.
     P,
     /// The tumbling window.
     W,
     /// The pattern over a million users, with its memory per open candidate.
     P1m,
+    /// 1, 10 and 100 similar filter rules.
+    Rules,
     All,
 }
 
@@ -50,6 +52,7 @@ pub fn execute(args: &BenchArgs) -> Result<u8, CliError> {
             WorkloadChoice::P => Selection::Pattern,
             WorkloadChoice::W => Selection::Window,
             WorkloadChoice::P1m => Selection::PatternScaled,
+            WorkloadChoice::Rules => Selection::Rules,
             WorkloadChoice::All => Selection::All,
         },
         dir: args.dir.clone(),
