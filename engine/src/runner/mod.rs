@@ -220,7 +220,8 @@ pub fn run(program: &Program, config: &RunConfig) -> Result<RunSummary, RunError
 
 /// The pipeline a run drives: one on this thread, or one per worker.
 enum Driver {
-    Single(Pipeline),
+    // Boxed to keep the variants alike in size (clippy); one per run.
+    Single(Box<Pipeline>),
     Partitioned(PartitionedPipeline),
 }
 
@@ -229,7 +230,7 @@ impl Driver {
         Ok(if workers > 1 {
             Driver::Partitioned(PartitionedPipeline::build(program, inputs, workers)?)
         } else {
-            Driver::Single(Pipeline::build(program, inputs)?)
+            Driver::Single(Box::new(Pipeline::build(program, inputs)?))
         })
     }
 
