@@ -1,13 +1,16 @@
 //! Simple rules (`from S [where C] emit ...`): filter and shape, one
 //! derived event per matching input event.
 
+use std::sync::Arc;
+
 use arrow_array::RecordBatch;
 use dsl::plan::{Catalog, Millis, RuleKind, RulePlan};
 
+use crate::conditions::{ConditionChain, SharedConditions};
 use crate::derived::DerivedBatch;
 use crate::emit::{Emitter, EmitterState, EventColumns, MatchInfo};
 use crate::error::{OperatorError, Result};
-use crate::expr::{filter_batch, lower, FieldLeaves, PhysExpr};
+use crate::expr::FieldLeaves;
 use crate::operator::{expect_stream, Operator, StateSize};
 use crate::schema::stream_schema;
 use crate::state::{StateReader, StateWriter};
@@ -16,8 +19,8 @@ use crate::state::{StateReader, StateWriter};
 #[derive(Debug)]
 pub struct FilterOperator {
     stream: String,
-    /// The `where` condition; `None` keeps every event.
-    predicate: Option<PhysExpr>,
+    /// The `where` condition.
+    condition: ConditionChain,
     events: EventColumns,
     emitter: Emitter,
 }
@@ -25,6 +28,17 @@ pub struct FilterOperator {
 impl FilterOperator {
     /// Compiles rule `index` (a `RuleKind::Simple`).
     pub fn new(index: usize, rule: &RulePlan, catalog: &Catalog) -> Result<Self> {
+        Self::sharing(index, rule, catalog, SharedConditions::new())
+    }
+
+    /// Compiles rule `index`, sharing the evaluation of conditions with the
+    /// other rules built with `shared` (see [`crate::conditions`]).
+    pub fn sharing(
+        index: usize,
+        rule: &RulePlan,
+        catalog: &Catalog,
+        shared: Arc<SharedConditions>,
+    ) -> Result<Self> {
         let RuleKind::Simple(plan) = &rule.kind else {
             return Err(OperatorError::Plan(format!(
                 "rule `{}` is not a simple rule",
@@ -35,14 +49,10 @@ impl FilterOperator {
             .stream(&plan.stream)
             .ok_or_else(|| OperatorError::Plan(format!("unknown stream `{}`", plan.stream)))?;
         let schema = stream_schema(stream);
-        let predicate = plan
-            .filter
-            .as_ref()
-            .map(|c| lower(c, &schema, &FieldLeaves))
-            .transpose()?;
+        let condition = ConditionChain::new(plan.filter.as_ref(), &schema, &FieldLeaves, shared)?;
         Ok(Self {
             stream: plan.stream.clone(),
-            predicate,
+            condition,
             events: EventColumns::new(&schema, &stream.time_field)?,
             emitter: Emitter::new(index, rule, catalog, &schema, &FieldLeaves)?,
         })
@@ -62,7 +72,7 @@ impl Operator for FilterOperator {
         out: &mut Vec<DerivedBatch>,
     ) -> Result<()> {
         expect_stream(&self.stream, stream)?;
-        let kept = filter_batch(self.predicate.as_ref(), batch)?;
+        let kept = self.condition.filter(batch)?;
         if kept.num_rows() == 0 {
             return Ok(());
         }

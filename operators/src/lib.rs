@@ -9,6 +9,7 @@
 //! - [`state`] turns operator state into bytes for checkpoints and back.
 
 pub mod aggregate;
+pub mod conditions;
 pub mod derived;
 pub mod emit;
 pub mod error;
@@ -28,12 +29,26 @@ pub use error::{OperatorError, Result};
 pub use limits::{LimitHits, Limits};
 pub use operator::{Operator, StateSize};
 
+use std::sync::Arc;
+
+use conditions::SharedConditions;
 use dsl::plan::{Catalog, RuleKind, RulePlan};
 
-/// Compiles rule `index` of a program into its operator.
-pub fn build(index: usize, rule: &RulePlan, catalog: &Catalog) -> Result<Box<dyn Operator>> {
+/// Compiles rule `index` of a program into its operator; the operators
+/// built with one `shared` evaluate the conditions they share once per batch.
+pub fn build(
+    index: usize,
+    rule: &RulePlan,
+    catalog: &Catalog,
+    shared: &Arc<SharedConditions>,
+) -> Result<Box<dyn Operator>> {
     Ok(match &rule.kind {
-        RuleKind::Simple(_) => Box::new(filter::FilterOperator::new(index, rule, catalog)?),
+        RuleKind::Simple(_) => Box::new(filter::FilterOperator::sharing(
+            index,
+            rule,
+            catalog,
+            shared.clone(),
+        )?),
         RuleKind::Pattern(_) => Box::new(pattern::PatternOperator::new(index, rule, catalog)?),
         RuleKind::Window(_) => Box::new(window::WindowOperator::new(index, rule, catalog)?),
     })

@@ -3,6 +3,7 @@
 mod window_support;
 
 use dsl::plan::{BinaryOp, DataType, Expr, ExprKind, Millis, RuleKind, SimplePlan};
+use operators::conditions::SharedConditions;
 use operators::filter::FilterOperator;
 use operators::schema::stream_schema;
 use operators::{Evidence, Operator, StateSize};
@@ -175,4 +176,93 @@ fn suppression_drops_repeats_and_forgets_after_the_period() {
 
     op.on_watermark(20, &mut out).unwrap();
     assert_eq!(op.state_size(), StateSize::default());
+}
+
+fn binary(op: BinaryOp, left: Expr, right: Expr) -> Expr {
+    Expr {
+        kind: ExprKind::Binary {
+            op,
+            left: Box::new(left),
+            right: Box::new(right),
+        },
+        ty: DataType::Bool,
+    }
+}
+
+/// `value > 5 and user == "<user>"`, or `value > 5` alone.
+fn over_five_for(user: Option<&str>) -> Expr {
+    let over = binary(BinaryOp::Gt, field_ref("value", DataType::Int), int(5));
+    match user {
+        Some(user) => binary(
+            BinaryOp::And,
+            over,
+            binary(
+                BinaryOp::Eq,
+                field_ref("user", DataType::String),
+                text(user),
+            ),
+        ),
+        None => over,
+    }
+}
+
+#[test]
+fn rules_sharing_the_start_of_their_condition_keep_what_each_would_alone() {
+    let rules: Vec<_> = [Some("a"), Some("b"), None, Some("a")]
+        .into_iter()
+        .map(|user| simple_rule(Some(over_five_for(user)), None))
+        .collect();
+    let shared = SharedConditions::new();
+    let mut sharing: Vec<FilterOperator> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| FilterOperator::sharing(i, r, &catalog(r), shared.clone()).unwrap())
+        .collect();
+    let mut alone: Vec<FilterOperator> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| FilterOperator::new(i, r, &catalog(r)).unwrap())
+        .collect();
+    let first = batch(&[
+        event(10, "a", 7, 1),
+        event(11, "b", 9, 2),
+        event(12, "a", 3, 3),
+        Event {
+            ts: 13,
+            user: None,
+            value: 100,
+            offset: 4,
+        },
+        event(14, "b", 6, 5),
+    ]);
+    // The same values in another batch: nothing kept for the first may be
+    // taken for it; then the first batch again.
+    let second = batch(&[
+        event(20, "b", 7, 6),
+        event(21, "a", 9, 7),
+        event(22, "b", 3, 8),
+        event(23, "a", 1, 9),
+        event(24, "a", 6, 10),
+    ]);
+    let expected_users = [
+        vec!["a"],
+        vec!["b", "b"],
+        vec!["a", "b", "", "b"],
+        vec!["a"],
+    ];
+    for (round, input) in [&first, &second, &first].into_iter().enumerate() {
+        for (i, (shared_op, alone_op)) in sharing.iter_mut().zip(&mut alone).enumerate() {
+            let (mut with, mut without) = (Vec::new(), Vec::new());
+            shared_op
+                .on_batch(STREAM, &input.clone(), &mut with)
+                .unwrap();
+            alone_op.on_batch(STREAM, input, &mut without).unwrap();
+            let (with, without) = (flatten(&with), flatten(&without));
+            assert_eq!(with, without, "round {round}, rule {i}");
+            if round == 0 {
+                let users: Vec<&str> = with.iter().map(|o| o.get("user")).collect();
+                assert_eq!(users, expected_users[i], "rule {i}");
+            }
+        }
+    }
 }

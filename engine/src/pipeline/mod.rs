@@ -112,14 +112,17 @@ impl Pipeline {
     /// A pipeline over `program` compiled with `operators::build`, reading the
     /// streams named in `inputs`.
     pub fn build(program: &Program, inputs: &[&str]) -> Result<Self, PipelineError> {
+        let shared = operators::conditions::SharedConditions::new();
         let operators = program
             .rules
             .iter()
             .enumerate()
             .map(|(i, rule)| {
-                operators::build(i, rule, &program.catalog).map_err(|source| PipelineError::Build {
-                    rule: rule.name.clone(),
-                    source,
+                operators::build(i, rule, &program.catalog, &shared).map_err(|source| {
+                    PipelineError::Build {
+                        rule: rule.name.clone(),
+                        source,
+                    }
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
