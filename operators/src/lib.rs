@@ -34,9 +34,14 @@ use std::sync::Arc;
 use conditions::SharedConditions;
 use dsl::plan::{Catalog, RuleKind, RulePlan};
 
-/// Compiles rule `index` of a program into its operator; the operators
-/// built with one `shared` evaluate the conditions they share once per batch.
-pub fn build(
+/// Compiles rule `index` of a program into its operator.
+pub fn build(index: usize, rule: &RulePlan, catalog: &Catalog) -> Result<Box<dyn Operator>> {
+    build_sharing(index, rule, catalog, &SharedConditions::new())
+}
+
+/// As [`build`]; the operators built with one `shared` evaluate the
+/// conditions they share once per batch (see [`conditions`]).
+pub fn build_sharing(
     index: usize,
     rule: &RulePlan,
     catalog: &Catalog,

@@ -118,7 +118,7 @@ impl Pipeline {
             .iter()
             .enumerate()
             .map(|(i, rule)| {
-                operators::build(i, rule, &program.catalog, &shared).map_err(|source| {
+                operators::build_sharing(i, rule, &program.catalog, &shared).map_err(|source| {
                     PipelineError::Build {
                         rule: rule.name.clone(),
                         source,
