@@ -10,6 +10,7 @@
 //! - [`cli`]: `eddy check`, `eddy run`, `eddy generate`.
 //! - [`bench`]: `eddy bench`, the end-to-end benchmark harness.
 
+pub mod backtest;
 pub mod bench;
 pub mod catalog;
 pub mod checkpoint;

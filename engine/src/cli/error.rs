@@ -59,6 +59,8 @@ pub enum CliError {
     Generate(#[from] crate::generate::GenerateError),
     #[error(transparent)]
     Bench(#[from] crate::bench::BenchError),
+    #[error(transparent)]
+    Backtest(#[from] crate::backtest::BacktestError),
 }
 
 fn did_you_mean(suggestion: &Option<String>) -> String {
@@ -75,6 +77,9 @@ impl CliError {
             CliError::Run(RunError::Pipeline(crate::pipeline::PipelineError::Build { .. })) => {
                 exit::RULE_ERRORS
             }
+            CliError::Backtest(crate::backtest::BacktestError::Pipeline(
+                crate::pipeline::PipelineError::Build { .. },
+            )) => exit::RULE_ERRORS,
             _ => exit::USAGE_OR_IO,
         }
     }

@@ -1,5 +1,5 @@
 //! The `eddy` command line: `check`, `run`, `generate`, `test`, `explain`,
-//! `catalog` and `bench`.
+//! `catalog`, `bench` and `backtest`.
 //!
 //! Exit codes:
 //! - `0`: success (`check`: no errors, warnings allowed; `run`: ran and
@@ -8,6 +8,7 @@
 //! - `2`: usage error, I/O error, or a runtime failure;
 //! - `3`: `run` ran to the end but some input went to the dead-letter output.
 
+pub mod backtest;
 pub mod bench;
 pub mod catalog;
 pub mod check;
@@ -59,6 +60,8 @@ pub enum Command {
     Catalog(catalog::CatalogArgs),
     /// Measure throughput, memory and latency of the benchmark workloads.
     Bench(bench::BenchArgs),
+    /// Replay history (JSON lines, CSV, Parquet) through rules and sum up the matches.
+    Backtest(backtest::BacktestArgs),
 }
 
 /// `eddy generate`: the generators are the examples' business; this only
@@ -81,6 +84,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::execute(args),
         Command::Catalog(args) => catalog::execute(args),
         Command::Bench(args) => bench::execute(args),
+        Command::Backtest(args) => backtest::execute(args),
     };
     match code {
         Ok(code) => ExitCode::from(code),

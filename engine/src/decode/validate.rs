@@ -361,7 +361,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 }
 
-fn type_name(ty: &DataType) -> &'static str {
+pub(crate) fn type_name(ty: &DataType) -> &'static str {
     match ty {
         DataType::String => "a string",
         DataType::Int => "an integer",
