@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray};
@@ -14,6 +14,9 @@ use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
 use serde_json::Value;
 use tempfile::TempDir;
+
+mod cli_support;
+use cli_support::eddy_in as eddy;
 
 const RULES: &str = r#"
 stream payments (
@@ -154,14 +157,6 @@ fn scratch() -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.eddy"), RULES).unwrap();
     dir
-}
-
-fn eddy(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eddy"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 fn backtest(dir: &Path, input: &str, extra: &[&str]) -> Output {

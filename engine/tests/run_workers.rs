@@ -5,25 +5,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+mod cli_support;
+use cli_support::eddy_in as eddy;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("eddy-workers-{}-{test}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn eddy(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eddy"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// The benchmark events (one per millisecond, 2,000 users, so keys repeat).
@@ -103,8 +92,9 @@ fn assert_independent_of_workers(dir: &Path, rules: &[PathBuf], auth: &Path) -> 
 
 #[test]
 fn pattern_window_and_filter_rules_derive_the_same_events_on_any_number_of_workers() {
-    let dir = scratch("bench");
-    let auth = bench_events(&dir, 40_000);
+    let temp = TempDir::new().unwrap();
+    let dir = temp.path();
+    let auth = bench_events(dir, 40_000);
     let rules = repo().join("benches/rules");
     for set in [
         vec!["stream.eddy", "p.eddy"],
@@ -113,16 +103,16 @@ fn pattern_window_and_filter_rules_derive_the_same_events_on_any_number_of_worke
         vec!["stream.eddy", "p.eddy", "w.eddy", "f.eddy"],
     ] {
         let paths: Vec<PathBuf> = set.iter().map(|f| rules.join(f)).collect();
-        let derived = assert_independent_of_workers(&dir, &paths, &auth);
+        let derived = assert_independent_of_workers(dir, &paths, &auth);
         assert!(derived > 10, "{set:?}: only {derived} derived events");
     }
-    fs::remove_dir_all(dir).ok();
 }
 
 #[test]
 fn late_events_are_decided_once_for_all_workers() {
-    let dir = scratch("late");
-    let auth = bench_events(&dir, 20_000);
+    let temp = TempDir::new().unwrap();
+    let dir = temp.path();
+    let auth = bench_events(dir, 20_000);
     // Every 50th event arrives 300 ms after its time: with a lateness of
     // 100 ms some of these are late, depending on the events of *all* keys
     // before them, which no single worker sees.
@@ -152,19 +142,19 @@ fn late_events_are_decided_once_for_all_workers() {
     let stream_path = dir.join("stream.eddy");
     fs::write(&stream_path, stream).unwrap();
     let rules = vec![stream_path, repo().join("benches/rules/w.eddy")];
-    assert_independent_of_workers(&dir, &rules, &shuffled);
-    let (_, dead) = run(&dir, &rules, &shuffled, 2);
+    assert_independent_of_workers(dir, &rules, &shuffled);
+    let (_, dead) = run(dir, &rules, &shuffled, 2);
     assert!(
         dead.lines().count() > 100,
         "expected many late events, got {}",
         dead.lines().count()
     );
-    fs::remove_dir_all(dir).ok();
 }
 
 #[test]
 fn rules_grouping_a_stream_by_different_keys_are_refused() {
-    let dir = scratch("refused");
+    let temp = TempDir::new().unwrap();
+    let dir = temp.path();
     let fraud = repo().join("examples/fraud");
     let out = eddy(
         &fraud,
@@ -190,5 +180,4 @@ fn rules_grouping_a_stream_by_different_keys_are_refused() {
             && stderr.contains("unsettled_payment"),
         "{stderr}"
     );
-    fs::remove_dir_all(dir).ok();
 }
