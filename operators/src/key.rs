@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_row::{RowConverter, SortField};
@@ -29,38 +29,71 @@ use crate::schema::arrow_type;
 pub struct Key(Arc<KeyInner>);
 
 struct KeyInner {
-    parts: Vec<ScalarValue>,
-    display: String,
-    /// A hash of `parts`, computed once: keys are hashed on every map
-    /// lookup of every event.
+    parts: Parts,
+    /// Built when first asked for: only derived events show it, and a key
+    /// lives in the state of every open candidate and window.
+    display: OnceLock<String>,
+    /// A hash of the components, computed once: keys are hashed on every
+    /// map lookup of every event.
     hash: u64,
+}
+
+/// The components. Most keys have one, kept inline: a key is made for
+/// every distinct key of every batch, and kept per candidate.
+enum Parts {
+    One(ScalarValue),
+    Many(Vec<ScalarValue>),
 }
 
 impl Key {
     /// A key from its components (none of them null).
     pub fn new(parts: Vec<ScalarValue>) -> Self {
-        let display = parts.iter().map(display_part).collect::<Vec<_>>().join(",");
+        match <[ScalarValue; 1]>::try_from(parts) {
+            Ok([one]) => Self::single(one),
+            Err(parts) => Self::with_parts(Parts::Many(parts)),
+        }
+    }
+
+    /// A key of one component (not null).
+    pub fn single(part: ScalarValue) -> Self {
+        Self::with_parts(Parts::One(part))
+    }
+
+    fn with_parts(parts: Parts) -> Self {
         // Fx rather than SipHash: this hash only places keys in maps, and
-        // new keys are made for every batch.
+        // new keys are made for every batch. The slice is hashed, so a key
+        // hashes alike however its parts are kept.
         let mut hasher = FxHasher::default();
-        parts.hash(&mut hasher);
+        parts.as_slice().hash(&mut hasher);
         let hash = hasher.finish();
         Key(Arc::new(KeyInner {
             parts,
-            display,
+            display: OnceLock::new(),
             hash,
         }))
     }
 
     /// The components, typed: what `ExprKind::Key(i)` reads.
     pub fn parts(&self) -> &[ScalarValue] {
-        &self.0.parts
+        self.0.parts.as_slice()
     }
 
     /// Components joined with `,`: the CloudEvent subject and
     /// `DerivedMeta::key`.
     pub fn display(&self) -> &str {
-        &self.0.display
+        self.0.display.get_or_init(|| {
+            let parts = self.parts().iter().map(display_part);
+            parts.collect::<Vec<_>>().join(",")
+        })
+    }
+}
+
+impl Parts {
+    fn as_slice(&self) -> &[ScalarValue] {
+        match self {
+            Parts::One(part) => std::slice::from_ref(part),
+            Parts::Many(parts) => parts,
+        }
     }
 }
 
@@ -90,7 +123,7 @@ impl fmt::Display for Key {
 impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
-            || (self.0.hash == other.0.hash && self.0.parts == other.0.parts)
+            || (self.0.hash == other.0.hash && self.parts() == other.parts())
     }
 }
 
@@ -113,7 +146,7 @@ impl Ord for Key {
         if Arc::ptr_eq(&self.0, &other.0) {
             return Ordering::Equal;
         }
-        for (a, b) in self.0.parts.iter().zip(&other.0.parts) {
+        for (a, b) in self.parts().iter().zip(other.parts()) {
             // Components of one key plan share their types, so
             // `partial_cmp` only fails on NaN or a mismatch; fall back to
             // the text so the order stays total.
@@ -124,7 +157,7 @@ impl Ord for Key {
                 return ord;
             }
         }
-        self.0.parts.len().cmp(&other.0.parts.len())
+        self.parts().len().cmp(&other.parts().len())
     }
 }
 
@@ -196,11 +229,14 @@ impl KeyExtractor {
             let key = match seen.get(bytes) {
                 Some(key) => key.clone(),
                 None => {
-                    let parts = columns
-                        .iter()
-                        .map(|c| ScalarValue::try_from_array(c, row))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let key = Key::new(parts);
+                    let key = match columns.as_slice() {
+                        [one] => Key::single(ScalarValue::try_from_array(one, row)?),
+                        many => Key::new(
+                            many.iter()
+                                .map(|c| ScalarValue::try_from_array(c, row))
+                                .collect::<Result<Vec<_>, _>>()?,
+                        ),
+                    };
                     seen.insert(bytes, key.clone());
                     key
                 }
