@@ -181,3 +181,48 @@ fn rules_grouping_a_stream_by_different_keys_are_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_live_input_gets_its_derived_events_without_waiting_for_more_input() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let rules = repo().join("benches/rules");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .arg("run")
+        .arg(rules.join("stream.eddy"))
+        .arg(rules.join("p.eddy"))
+        .arg(rules.join("f.eddy"))
+        .args(["--input", "auth=-", "--workers", "2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // A large transfer (F matches it), then a later event that moves the
+    // watermark past it; stdin stays open.
+    let lines = [
+        r#"{"ts":1767225600000,"user":"u1","type":"transfer","amount":4500.0}"#,
+        r#"{"ts":1767225600001,"user":"u2","type":"login_ok","amount":1.0}"#,
+    ];
+    for line in lines {
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut first);
+        let _ = tx.send(first);
+    });
+    let first = rx.recv_timeout(Duration::from_secs(30));
+    drop(stdin);
+    let _ = child.wait();
+    let first = first.expect("the derived event came while the input stayed open");
+    assert!(first.contains("large_transfer"), "{first}");
+}

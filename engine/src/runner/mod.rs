@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, TryRecvError};
 
 use arrow_array::RecordBatch;
 use dsl::plan::{Millis, Program};
@@ -152,11 +152,22 @@ pub fn run(program: &Program, config: &RunConfig) -> Result<RunSummary, RunError
     // Each round takes one message from a reader; readers send finitely many.
     while let Some(next) = next_input(&pipeline, &inputs) {
         let input = &mut inputs[next];
-        let message = input
-            .messages
-            .as_ref()
-            .and_then(|rx| rx.recv().ok())
-            .ok_or_else(|| RunError::ReaderLost(input.source.clone()))?;
+        let lost = || RunError::ReaderLost(input.source.clone());
+        let messages = input.messages.as_ref().ok_or_else(lost)?;
+        let message = match messages.try_recv() {
+            Ok(message) => message,
+            Err(TryRecvError::Empty) => {
+                // Nothing has arrived yet: what the pipeline has done goes
+                // out before the wait (a live input must not hold it back).
+                let done = pipeline.flush()?;
+                write_events(&done, &encoder, &mut encoded, &mut output, &mut summary)?;
+                if !done.is_empty() {
+                    output.flush()?;
+                }
+                messages.recv().map_err(|_| lost())?
+            }
+            Err(TryRecvError::Disconnected) => return Err(lost()),
+        };
         match message {
             ReaderMessage::Chunk { chunk, decoded } => {
                 summary.events_in += decoded.batch.num_rows() as u64;
@@ -252,6 +263,15 @@ impl Driver {
         Ok(match self {
             Driver::Single(p) => p.finish()?,
             Driver::Partitioned(p) => p.finish()?,
+        })
+    }
+
+    /// Derived events done but not handed out yet (see
+    /// [`PartitionedPipeline::flush`]).
+    fn flush(&mut self) -> Result<Vec<OutputEvent>, RunError> {
+        Ok(match self {
+            Driver::Single(_) => Vec::new(),
+            Driver::Partitioned(p) => p.flush()?,
         })
     }
 

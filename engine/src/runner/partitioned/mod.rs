@@ -3,11 +3,14 @@
 //!
 //! The runner decides lateness once, with clocks that see every event, so
 //! the same events are late whatever the number of workers. It splits the
-//! admitted events by key (see [`split`]), hands each worker its share and
-//! the new progress of the stream, so every worker's watermark is the
-//! runner's, and waits for all of them before the next step. Derived events
-//! are merged by (time, rule, key, id): an order that does not depend on
-//! how many workers there are.
+//! admitted events by key (see [`split`]) and hands each worker its share
+//! and the new progress of the stream, so every worker's watermark is the
+//! runner's. The workers run one step behind the runner: a step's derived
+//! events are collected once the next step has been handed out (or on
+//! [`PartitionedPipeline::flush`], when no input is waiting), so the
+//! workers are busy while the runner reads, splits and writes. Derived
+//! events are merged by (time, rule, key, id): an order that does not
+//! depend on how many workers there are.
 
 mod split;
 mod worker;
@@ -17,7 +20,7 @@ use arrow_select::filter::filter_record_batch;
 use dsl::plan::{Millis, Program};
 use operators::schema::{stream_schema, OFFSET_COLUMN};
 
-use crate::pipeline::{event_columns, LateEvent, OutputEvent, Pipeline, PipelineError, Progress};
+use crate::pipeline::{event_columns, OutputEvent, Pipeline, PipelineError, Progress};
 use crate::time::admission::{self, input_clocks};
 use crate::time::StreamClock;
 
@@ -36,6 +39,10 @@ pub enum PartitionError {
     Spawn(#[source] std::io::Error),
     #[error("worker {0} stopped unexpectedly")]
     WorkerLost(usize),
+    /// A worker's clock trails the runner's, so this cannot happen unless
+    /// the two disagree: a bug, reported rather than hidden.
+    #[error("worker {worker} found {count} events late that the runner admitted")]
+    LateOnWorker { worker: usize, count: usize },
 }
 
 /// The [`Pipeline`] interface over `workers` pipelines.
@@ -47,6 +54,8 @@ pub struct PartitionedPipeline {
     event_columns: Vec<(usize, usize)>,
     splitter: Splitter,
     workers: Vec<Worker>,
+    /// Every worker has a step whose reply is not collected yet.
+    step_in_flight: bool,
 }
 
 impl PartitionedPipeline {
@@ -85,6 +94,7 @@ impl PartitionedPipeline {
             event_columns,
             splitter,
             workers,
+            step_in_flight: false,
         })
     }
 
@@ -114,45 +124,30 @@ impl PartitionedPipeline {
             .ok_or_else(not_an_input)?;
         let (keep, late) = admission::admit(clock, self.handed, times.values());
         let progress = clock.progress();
-        let (admitted, admitted_rows) = if late.is_empty() {
-            (batch.clone(), (0..batch.num_rows()).collect())
+        let admitted = if late.is_empty() {
+            batch.clone()
         } else {
-            let rows: Vec<usize> = (0..keep.len()).filter(|&row| keep[row]).collect();
             let mask = BooleanArray::from(keep);
-            (
-                filter_record_batch(batch, &mask).map_err(PipelineError::from)?,
-                rows,
-            )
+            filter_record_batch(batch, &mask).map_err(PipelineError::from)?
         };
         let shares = self.splitter.split(stream, &admitted)?;
-        let mut worker_rows = Vec::with_capacity(shares.len());
-        for (index, (share, rows)) in shares.into_iter().enumerate() {
-            let command = Command::Push {
-                stream,
-                batch: share,
-                progress,
-            };
-            if !self.workers[index].send(command) {
-                return Err(PartitionError::WorkerLost(index));
-            }
-            worker_rows.push(rows);
+        let commands = shares.into_iter().map(|share| Command::Push {
+            stream,
+            batch: share,
+            progress,
+        });
+        let ready = self.step(commands)?;
+        Ok(Progress { late, ready })
+    }
+
+    /// The derived events of the step in flight, if any: for a runner about
+    /// to wait for input, so that what is done is written now.
+    pub fn flush(&mut self) -> Result<Vec<OutputEvent>, PartitionError> {
+        if !self.step_in_flight {
+            return Ok(Vec::new());
         }
-        let mut merged = self.collect_progress()?;
-        // The workers' clocks trail the runner's, so they find nothing late
-        // that the runner admitted; should one do so, its rows still count.
-        let mut all_late = late;
-        for (worker, worker_late) in merged.late.drain(..) {
-            all_late.extend(worker_late.into_iter().map(|late| LateEvent {
-                row: admitted_rows[worker_rows[worker][late.row]],
-                ..late
-            }));
-        }
-        all_late.sort_by_key(|late| late.row);
-        self.step();
-        Ok(Progress {
-            late: all_late,
-            ready: merged.ready,
-        })
+        self.step_in_flight = false;
+        self.collect()
     }
 
     /// As [`Pipeline::finish_stream`].
@@ -160,16 +155,12 @@ impl PartitionedPipeline {
         if let Some(clock) = self.clocks.get_mut(stream).and_then(Option::as_mut) {
             clock.finish();
         }
-        for (index, worker) in self.workers.iter().enumerate() {
-            if !worker.send(Command::FinishStream(stream)) {
-                return Err(PartitionError::WorkerLost(index));
-            }
-        }
-        let merged = self.collect_progress()?;
-        self.step();
+        let commands = (0..self.workers.len()).map(|_| Command::FinishStream(stream));
+        let mut ready = self.step(commands)?;
+        ready.extend(self.flush()?);
         Ok(Progress {
             late: Vec::new(),
-            ready: merged.ready,
+            ready,
         })
     }
 
@@ -178,15 +169,59 @@ impl PartitionedPipeline {
         for clock in self.clocks.iter_mut().flatten() {
             clock.finish();
         }
+        let mut ready = self.flush()?;
         for (index, worker) in self.workers.iter().enumerate() {
             if !worker.send(Command::Finish) {
                 return Err(PartitionError::WorkerLost(index));
             }
         }
+        let mut finished = Vec::new();
+        for (index, worker) in self.workers.iter().enumerate() {
+            match worker.receive() {
+                Some(Ok(Reply::Finished(events))) => finished.extend(events),
+                Some(Err(error)) => return Err(error.into()),
+                _ => return Err(PartitionError::WorkerLost(index)),
+            }
+        }
+        sort_for_output(&mut finished);
+        ready.extend(finished);
+        Ok(ready)
+    }
+
+    /// Hands each worker its command of a new step, then collects the
+    /// previous step's derived events (the new step's come later), and
+    /// moves the handed watermark as [`Pipeline`] does after each step.
+    fn step(
+        &mut self,
+        commands: impl Iterator<Item = Command>,
+    ) -> Result<Vec<OutputEvent>, PartitionError> {
+        for (index, command) in commands.enumerate() {
+            if !self.workers[index].send(command) {
+                return Err(PartitionError::WorkerLost(index));
+            }
+        }
+        self.handed = self
+            .handed
+            .max(admission::global_watermark(&self.clocks, self.handed));
+        let previous = self.flush()?;
+        self.step_in_flight = true;
+        Ok(previous)
+    }
+
+    /// Every worker's reply to its oldest command, merged.
+    fn collect(&self) -> Result<Vec<OutputEvent>, PartitionError> {
         let mut ready = Vec::new();
         for (index, worker) in self.workers.iter().enumerate() {
             match worker.receive() {
-                Some(Ok(Reply::Finished(events))) => ready.extend(events),
+                Some(Ok(Reply::Progress(progress))) if progress.late.is_empty() => {
+                    ready.extend(progress.ready)
+                }
+                Some(Ok(Reply::Progress(progress))) => {
+                    return Err(PartitionError::LateOnWorker {
+                        worker: index,
+                        count: progress.late.len(),
+                    })
+                }
                 Some(Err(error)) => return Err(error.into()),
                 _ => return Err(PartitionError::WorkerLost(index)),
             }
@@ -194,39 +229,6 @@ impl PartitionedPipeline {
         sort_for_output(&mut ready);
         Ok(ready)
     }
-
-    /// Moves the handed watermark as [`Pipeline`] does after each step.
-    fn step(&mut self) {
-        self.handed = self
-            .handed
-            .max(admission::global_watermark(&self.clocks, self.handed));
-    }
-
-    /// Every worker's reply to the step's command: the derived events
-    /// merged, and the late rows per worker.
-    fn collect_progress(&self) -> Result<Merged, PartitionError> {
-        let mut merged = Merged::default();
-        for (index, worker) in self.workers.iter().enumerate() {
-            match worker.receive() {
-                Some(Ok(Reply::Progress(progress))) => {
-                    merged.ready.extend(progress.ready);
-                    if !progress.late.is_empty() {
-                        merged.late.push((index, progress.late));
-                    }
-                }
-                Some(Err(error)) => return Err(error.into()),
-                _ => return Err(PartitionError::WorkerLost(index)),
-            }
-        }
-        sort_for_output(&mut merged.ready);
-        Ok(merged)
-    }
-}
-
-#[derive(Default)]
-struct Merged {
-    ready: Vec<OutputEvent>,
-    late: Vec<(usize, Vec<LateEvent>)>,
 }
 
 /// Each worker's events are in (time, rule) order already; the key and the

@@ -136,12 +136,12 @@ impl Splitter {
     }
 
     /// The rows of `batch` (of catalog stream `stream`) each worker takes,
-    /// in row order: one batch and its row numbers in `batch` per worker.
+    /// in row order: one batch per worker.
     pub fn split(
         &self,
         stream: usize,
         batch: &RecordBatch,
-    ) -> Result<Vec<(RecordBatch, Vec<usize>)>, SplitError> {
+    ) -> Result<Vec<RecordBatch>, SplitError> {
         let name = || format!("#{stream}");
         let hashes: Vec<u64> = match self.streams.get(stream).and_then(Option::as_ref) {
             Some(StreamSplit::ByKey(key)) => {
@@ -160,15 +160,12 @@ impl Splitter {
                 .collect(),
             None => return Err(SplitError::NoOffsets(name())),
         };
-        let mut rows: Vec<Vec<usize>> = vec![Vec::new(); self.workers];
+        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); self.workers];
         for (row, hash) in hashes.into_iter().enumerate() {
-            rows[(hash % self.workers as u64) as usize].push(row);
+            rows[(hash % self.workers as u64) as usize].push(row as u32);
         }
         rows.into_iter()
-            .map(|rows| {
-                let indices = UInt32Array::from_iter_values(rows.iter().map(|&r| r as u32));
-                Ok((take_record_batch(batch, &indices)?, rows))
-            })
+            .map(|rows| Ok(take_record_batch(batch, &UInt32Array::from(rows))?))
             .collect()
     }
 }

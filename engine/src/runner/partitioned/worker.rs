@@ -35,8 +35,9 @@ pub(super) struct Worker {
 
 impl Worker {
     pub(super) fn spawn(index: usize, mut pipeline: Pipeline) -> std::io::Result<Self> {
-        // One command in flight: the runner waits for every reply of a step
-        // before the next, so a deeper queue would only hold memory.
+        // Room for one command: the runner hands out a step while the
+        // worker is on the one before, then collects that one's reply, so a
+        // deeper queue would only hold memory.
         let (commands, inbox) = sync_channel::<Command>(1);
         let (outbox, replies) = sync_channel(1);
         let thread = std::thread::Builder::new()
