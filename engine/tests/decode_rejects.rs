@@ -268,3 +268,70 @@ fn chunks_built_from_records_decode_like_lines() {
     assert_eq!(decoded.rejects[0].line, 102);
     assert_eq!(decoded.rejects[0].reason, RejectReason::MissingField);
 }
+
+/// `payments` without its nested record: every field a scalar, so lines
+/// are checked and read in one pass instead of going through arrow-json.
+fn scalar_payments() -> StreamPlan {
+    let mut stream = payments();
+    stream.fields.retain(|f| f.name != "device");
+    stream
+}
+
+#[test]
+fn the_one_pass_reader_reads_what_arrow_json_reads_and_rejects_alike() {
+    let lines = [
+        GOOD,
+        // Floats: many digits, exponents, integers in a float field.
+        r#"{"ts":1767225600000,"user":"u2","amount":0.1,"n":-7}"#,
+        r#"{"ts":1767225600001,"user":"u3","amount":1393.7300000000002,"n":0}"#,
+        r#"{"ts":1767225600002,"user":"u4","amount":1e300,"n":9223372036854775807}"#,
+        r#"{"ts":1767225600003,"user":"u5","amount":123456789012345678901234567890,"n":1}"#,
+        r#"{"ts":1767225600004,"user":"u6","amount":5,"n":2,"ok":true}"#,
+        r#"{"ts":1767225600005,"user":"u7","amount":2.5e-8,"n":3,"ok":false}"#,
+        // Timestamps: offsets, fractions beyond milliseconds, before 1970.
+        r#"{"ts":"2026-01-01T08:00:00+02:00","user":"u8","amount":1.0,"n":4}"#,
+        r#"{"ts":"2026-01-01T00:00:00.123456789Z","user":"u9","amount":1.0,"n":5}"#,
+        r#"{"ts":"1969-12-31T23:59:59.999Z","user":"u10","amount":1.0,"n":6}"#,
+        r#"{"ts":-1,"user":"u11","amount":1.0,"n":7}"#,
+        // Strings with escapes; nulls and absent optional fields; unknown fields.
+        r#"{"ts":1767225600006,"user":"a\"b\u00e9\n","amount":1.0,"n":8,"country":null}"#,
+        r#"{"ts":1767225600007,"user":"u12","amount":1.0,"n":9,"country":"FR","extra":[1,{"x":2}]}"#,
+        r#"{"extra":{},"n":10,"amount":1.0,"user":"u13","ts":1767225600008,"ok":null}"#,
+        // Rejected, each for its reason.
+        r#"{"ts":1767225600009,"user":"u14","amount":"12","n":1}"#,
+        r#"{"ts":1767225600010,"user":"u15","amount":1.0,"n":1.5}"#,
+        r#"{"ts":1767225600011,"user":null,"amount":1.0,"n":1}"#,
+        r#"{"ts":"yesterday","user":"u16","amount":1.0,"n":1}"#,
+        r#"{"user":"u17","amount":1.0,"n":1}"#,
+        r#"{"ts":1767225600012,"user":"u18","amount":1.0,"n":18446744073709551615}"#,
+        r#"["not", "an", "object"]"#,
+        r#"{"ts":1767225600013,"user":"u19""#,
+    ];
+    let text = lines.join("\n") + "\n";
+    let one_pass = StreamDecoder::new(&scalar_payments())
+        .unwrap()
+        .decode(&chunk_of(&text, 1 << 20))
+        .unwrap();
+    let arrow_json = StreamDecoder::new(&payments())
+        .unwrap()
+        .decode(&chunk_of(&text, 1 << 20))
+        .unwrap();
+    assert_eq!(one_pass.batch.num_rows(), 14);
+    assert_eq!(one_pass.chunk_lines, arrow_json.chunk_lines);
+    for field in scalar_payments().fields {
+        let name = field.name.as_str();
+        assert_eq!(
+            one_pass.batch.column_by_name(name).unwrap().to_data(),
+            arrow_json.batch.column_by_name(name).unwrap().to_data(),
+            "column {name}"
+        );
+    }
+    let reasons = |d: &engine::decode::Decoded| -> Vec<(i64, RejectReason, String)> {
+        d.rejects
+            .iter()
+            .map(|r| (r.line, r.reason, r.detail.clone()))
+            .collect()
+    };
+    assert_eq!(reasons(&one_pass), reasons(&arrow_json));
+    assert_eq!(one_pass.rejects.len(), 8);
+}

@@ -2,12 +2,15 @@
 //! stream's in-flight schema (`operators::schema::stream_schema`), and every
 //! line that cannot be decoded becomes a [`Rejection`] with its reason.
 //!
-//! Each line is first checked with serde_json against the declared fields
+//! Each line is checked with serde_json against the declared fields
 //! ([`validate`]), because arrow-json coerces where eddy must reject
-//! (`"12"` for an int, `1.5` truncated to an int). The valid lines are then
-//! decoded by arrow-json in one go. Should arrow-json still refuse the chunk,
-//! it is decoded again line by line to isolate the offending lines.
+//! (`"12"` for an int, `1.5` truncated to an int). When every field is a
+//! scalar, the same pass reads the values into Arrow builders ([`columns`]).
+//! Otherwise (nested records) the valid lines are then decoded by
+//! arrow-json in one go; should it still refuse the chunk, it is decoded
+//! again line by line to isolate the offending lines.
 
+mod columns;
 pub mod validate;
 
 use std::sync::Arc;
@@ -22,6 +25,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::reject::{RejectReason, Rejection};
 use crate::source::Chunk;
+use columns::ColumnBuilders;
 
 /// Errors of decoding that are not about one bad line: these stop the run.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +68,10 @@ pub struct StreamDecoder {
     declared: SchemaRef,
     in_flight: SchemaRef,
     decoder: Decoder,
+    /// Whether every field is a scalar, so one pass checks and reads a line.
+    scalars_only: bool,
+    /// The values of the line being read (reused).
+    row: validate::Row,
 }
 
 impl StreamDecoder {
@@ -75,6 +83,8 @@ impl StreamDecoder {
             stream: stream.clone(),
             declared,
             decoder,
+            scalars_only: ColumnBuilders::new(&stream.fields, 0).is_some(),
+            row: validate::Row::default(),
         })
     }
 
@@ -87,18 +97,16 @@ impl StreamDecoder {
     }
 
     pub fn decode(&mut self, chunk: &Chunk) -> Result<Decoded, DecodeError> {
+        if self.scalars_only {
+            return self.decode_in_one_pass(chunk);
+        }
         let mut rejects = chunk.oversize.clone();
         let mut valid: Vec<usize> = Vec::with_capacity(chunk.lines.len());
-        for (index, (number, _)) in chunk.lines.iter().enumerate() {
+        for index in 0..chunk.lines.len() {
             let line = chunk.line_bytes(index);
             match validate::check_line(line, &self.stream.fields, &self.stream.time_field) {
                 Ok(()) => valid.push(index),
-                Err(invalid) => rejects.push(Rejection {
-                    line: *number,
-                    reason: invalid.reason,
-                    detail: invalid.detail,
-                    raw: line.to_vec(),
-                }),
+                Err(invalid) => rejects.push(rejection(chunk, index, invalid)),
             }
         }
 
@@ -130,6 +138,37 @@ impl StreamDecoder {
                 got: declared.num_rows(),
             });
         }
+        let batch = self.with_hidden_columns(declared, chunk, &valid)?;
+        rejects.sort_by_key(|r| r.line);
+        Ok(Decoded {
+            batch,
+            chunk_lines: valid,
+            rejects,
+        })
+    }
+
+    /// Checks and reads each line in one serde_json pass.
+    fn decode_in_one_pass(&mut self, chunk: &Chunk) -> Result<Decoded, DecodeError> {
+        let assemble = |source| DecodeError::Assemble {
+            stream: self.stream.name.clone(),
+            source,
+        };
+        let mut builders = ColumnBuilders::new(&self.stream.fields, chunk.lines.len())
+            .ok_or_else(|| assemble(ArrowError::NotYetImplemented("nested fields".into())))?;
+        let mut rejects = chunk.oversize.clone();
+        let mut valid: Vec<usize> = Vec::with_capacity(chunk.lines.len());
+        for index in 0..chunk.lines.len() {
+            let line = chunk.line_bytes(index);
+            let (fields, time) = (&self.stream.fields, &self.stream.time_field);
+            match validate::read_line(line, fields, time, &mut self.row) {
+                Ok(()) => {
+                    builders.append(&self.row);
+                    valid.push(index);
+                }
+                Err(invalid) => rejects.push(rejection(chunk, index, invalid)),
+            }
+        }
+        let declared = builders.finish(&self.declared).map_err(assemble)?;
         let batch = self.with_hidden_columns(declared, chunk, &valid)?;
         rejects.sort_by_key(|r| r.line);
         Ok(Decoded {
@@ -238,6 +277,16 @@ impl StreamDecoder {
                 source,
             }
         })
+    }
+}
+
+/// The rejection of line `index` of `chunk`.
+fn rejection(chunk: &Chunk, index: usize, invalid: validate::Invalid) -> Rejection {
+    Rejection {
+        line: chunk.lines[index].0,
+        reason: invalid.reason,
+        detail: invalid.detail,
+        raw: chunk.line_bytes(index).to_vec(),
     }
 }
 

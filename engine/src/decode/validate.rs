@@ -34,6 +34,30 @@ impl Invalid {
 /// Checks `line` against `fields`. `time_field` must be present even if it
 /// was declared nullable: an event without a time cannot be placed.
 pub fn check_line(line: &[u8], fields: &[Field], time_field: &str) -> Result<(), Invalid> {
+    walk_line(line, fields, time_field, None)
+}
+
+/// Checks `line` as [`check_line`] does and, if it is valid, leaves the
+/// values of its top-level fields in `row` (see [`Row`]).
+pub fn read_line(
+    line: &[u8],
+    fields: &[Field],
+    time_field: &str,
+    row: &mut Row,
+) -> Result<(), Invalid> {
+    row.clear(fields.len());
+    let cell = RefCell::new(std::mem::take(row));
+    let result = walk_line(line, fields, time_field, Some(&cell));
+    *row = cell.into_inner();
+    result
+}
+
+fn walk_line(
+    line: &[u8],
+    fields: &[Field],
+    time_field: &str,
+    row: Option<&RefCell<Row>>,
+) -> Result<(), Invalid> {
     // The first problem found; the parse is then abandoned with a
     // placeholder serde error.
     let found: RefCell<Option<Invalid>> = RefCell::new(None);
@@ -42,6 +66,7 @@ pub fn check_line(line: &[u8], fields: &[Field], time_field: &str) -> Result<(),
         prefix: "",
         time_field: Some(time_field),
         found: &found,
+        row,
     };
     let mut deserializer = serde_json::Deserializer::from_slice(line);
     let result = seed
@@ -59,6 +84,41 @@ pub fn check_line(line: &[u8], fields: &[Field], time_field: &str) -> Result<(),
         }
         (Err(e), None) => Err(malformed(&e)),
     }
+}
+
+/// The top-level values of one line, as [`read_line`] found them: one
+/// cell per declared field, strings in one buffer.
+#[derive(Debug, Default)]
+pub struct Row {
+    pub cells: Vec<Cell>,
+    /// The text of the [`Cell::Str`] values.
+    pub text: String,
+}
+
+impl Row {
+    fn clear(&mut self, fields: usize) {
+        self.cells.clear();
+        self.cells.resize(fields, Cell::Null);
+        self.text.clear();
+    }
+
+    /// The text of a [`Cell::Str`].
+    pub fn str(&self, start: usize, end: usize) -> &str {
+        self.text.get(start..end).unwrap_or_default()
+    }
+}
+
+/// One field's value: absent and null alike are [`Cell::Null`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// `text[start..end]`.
+    Str(usize, usize),
+    /// Epoch milliseconds.
+    Time(i64),
 }
 
 fn malformed(error: &serde_json::Error) -> Invalid {
@@ -82,6 +142,8 @@ struct ObjectSeed<'a> {
     /// At the top level: the event-time field, required whatever its declaration.
     time_field: Option<&'a str>,
     found: &'a RefCell<Option<Invalid>>,
+    /// Where the values of the fields go (the top level of a read line).
+    row: Option<&'a RefCell<Row>>,
 }
 
 impl<'de> DeserializeSeed<'de> for ObjectSeed<'_> {
@@ -112,6 +174,7 @@ impl<'de> Visitor<'de> for ObjectSeed<'_> {
                         prefix: self.prefix,
                         required: !field.nullable || self.time_field == Some(field.name.as_str()),
                         found: self.found,
+                        slot: self.row.map(|row| (row, i)),
                     })?;
                 }
                 None => {
@@ -222,6 +285,8 @@ struct ValueSeed<'a> {
     /// Null is refused (non-nullable, or the event-time field).
     required: bool,
     found: &'a RefCell<Option<Invalid>>,
+    /// Where the value goes: the row and the field's index.
+    slot: Option<(&'a RefCell<Row>, usize)>,
 }
 
 impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
@@ -233,6 +298,27 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
 }
 
 impl ValueSeed<'_> {
+    /// Records the field's value (a duplicate key overwrites it).
+    fn keep(&self, cell: Cell) {
+        if let Some((row, index)) = self.slot {
+            if let Some(slot) = row.borrow_mut().cells.get_mut(index) {
+                *slot = cell;
+            }
+        }
+    }
+
+    fn keep_str(&self, text: &str) {
+        if let Some((row, index)) = self.slot {
+            let mut row = row.borrow_mut();
+            let start = row.text.len();
+            row.text.push_str(text);
+            let end = row.text.len();
+            if let Some(slot) = row.cells.get_mut(index) {
+                *slot = Cell::Str(start, end);
+            }
+        }
+    }
+
     fn path(&self) -> String {
         format!("{}{}", self.prefix, self.field.name)
     }
@@ -255,12 +341,21 @@ impl ValueSeed<'_> {
         stop(self.found, invalid)
     }
 
-    fn check_integer<E: de::Error>(&self, fits_i64: bool, shown: String) -> Result<(), E> {
-        match self.field.ty {
-            DataType::Int | DataType::Timestamp if fits_i64 => Ok(()),
-            DataType::Float | DataType::Null => Ok(()),
-            _ => Err(self.refuse(format!("the number {shown}"))),
+    /// An integer: `exact` when it fits an i64, `approx` as a float.
+    fn integer<E: de::Error>(
+        &self,
+        exact: Option<i64>,
+        approx: f64,
+        shown: String,
+    ) -> Result<(), E> {
+        match (&self.field.ty, exact) {
+            (DataType::Int, Some(v)) => self.keep(Cell::Int(v)),
+            (DataType::Timestamp, Some(v)) => self.keep(Cell::Time(v)),
+            (DataType::Float, _) => self.keep(Cell::Float(approx)),
+            (DataType::Null, _) => {}
+            _ => return Err(self.refuse(format!("the number {shown}"))),
         }
+        Ok(())
     }
 }
 
@@ -281,6 +376,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                 ),
             ));
         }
+        self.keep(Cell::Null);
         Ok(())
     }
 
@@ -290,31 +386,46 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
         match self.field.ty {
-            DataType::Bool | DataType::Null => Ok(()),
+            DataType::Bool => {
+                self.keep(Cell::Bool(v));
+                Ok(())
+            }
+            DataType::Null => Ok(()),
             _ => Err(self.refuse(format!("the boolean {v}"))),
         }
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.check_integer(true, v.to_string())
+        self.integer(Some(v), v as f64, v.to_string())
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.check_integer(i64::try_from(v).is_ok(), v.to_string())
+        self.integer(i64::try_from(v).ok(), v as f64, v.to_string())
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
         match self.field.ty {
-            DataType::Float | DataType::Null => Ok(()),
+            DataType::Float => {
+                self.keep(Cell::Float(v));
+                Ok(())
+            }
+            DataType::Null => Ok(()),
             _ => Err(self.refuse(format!("the number {v}"))),
         }
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
         match self.field.ty {
-            DataType::String | DataType::Null => Ok(()),
+            DataType::String => {
+                self.keep_str(v);
+                Ok(())
+            }
+            DataType::Null => Ok(()),
             DataType::Timestamp => match chrono::DateTime::parse_from_rfc3339(v) {
-                Ok(_) => Ok(()),
+                Ok(time) => {
+                    self.keep(Cell::Time(time.timestamp_millis()));
+                    Ok(())
+                }
                 Err(e) => Err(stop(
                     self.found,
                     Invalid::new(
@@ -339,6 +450,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                     prefix: &prefix,
                     time_field: None,
                     found: self.found,
+                    row: None,
                 }
                 .visit_map(map)
             }
