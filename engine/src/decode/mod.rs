@@ -138,13 +138,7 @@ impl StreamDecoder {
                 got: declared.num_rows(),
             });
         }
-        let batch = self.with_hidden_columns(declared, chunk, &valid)?;
-        rejects.sort_by_key(|r| r.line);
-        Ok(Decoded {
-            batch,
-            chunk_lines: valid,
-            rejects,
-        })
+        self.decoded(declared, chunk, valid, rejects)
     }
 
     /// Checks and reads each line in one serde_json pass.
@@ -169,13 +163,7 @@ impl StreamDecoder {
             }
         }
         let declared = builders.finish(&self.declared).map_err(assemble)?;
-        let batch = self.with_hidden_columns(declared, chunk, &valid)?;
-        rejects.sort_by_key(|r| r.line);
-        Ok(Decoded {
-            batch,
-            chunk_lines: valid,
-            rejects,
-        })
+        self.decoded(declared, chunk, valid, rejects)
     }
 
     /// Decodes newline-separated JSON objects into one batch of the declared schema.
@@ -249,6 +237,24 @@ impl StreamDecoder {
                 source,
             })?;
         Ok((batch, kept, refused))
+    }
+
+    /// The result of a chunk: the accepted rows (`valid`, lines of `chunk`,
+    /// decoded into `declared`) with their hidden columns, and the rejections.
+    fn decoded(
+        &self,
+        declared: RecordBatch,
+        chunk: &Chunk,
+        valid: Vec<usize>,
+        mut rejects: Vec<Rejection>,
+    ) -> Result<Decoded, DecodeError> {
+        let batch = self.with_hidden_columns(declared, chunk, &valid)?;
+        rejects.sort_by_key(|r| r.line);
+        Ok(Decoded {
+            batch,
+            chunk_lines: valid,
+            rejects,
+        })
     }
 
     /// Appends `__offset` (line number) and `__hash` (xxh3-64 of the line).
