@@ -17,7 +17,7 @@ use arrow_array::{Array, BooleanArray, Int64Array, RecordBatch, TimestampMillise
 use arrow_schema::ArrowError;
 use arrow_select::concat::concat_batches;
 use arrow_select::filter::filter_record_batch;
-use dsl::plan::{Millis, Program};
+use dsl::plan::{Catalog, Millis, Program};
 use operators::schema::OFFSET_COLUMN;
 use operators::{DerivedBatch, Operator, OperatorError};
 
@@ -86,9 +86,7 @@ struct Rule {
 pub struct Pipeline {
     /// Stream names by catalog index.
     stream_names: Vec<Arc<str>>,
-    /// Per catalog stream: the column index of its event time and offset.
-    time_columns: Vec<Option<usize>>,
-    offset_columns: Vec<Option<usize>>,
+    event_columns: EventColumns,
     /// Per catalog stream: `Some` for the inputs of this pipeline.
     clocks: Vec<Option<StreamClock>>,
     reorder: ReorderBuffer,
@@ -144,13 +142,6 @@ impl Pipeline {
             .collect();
         let clocks = input_clocks(catalog, inputs)
             .map_err(|unknown| PipelineError::NotAnInput(unknown.to_string()))?;
-        let mut time_columns = Vec::with_capacity(catalog.streams.len());
-        let mut offset_columns = Vec::with_capacity(catalog.streams.len());
-        for stream in &catalog.streams {
-            let schema = operators::schema::stream_schema(stream);
-            time_columns.push(schema.index_of(&stream.time_field).ok());
-            offset_columns.push(schema.index_of(OFFSET_COLUMN).ok());
-        }
         let read_by_some_rule =
             |stream: &str| program.rules.iter().any(|r| r.inputs().contains(&stream));
         let mut readers: Vec<Vec<usize>> = vec![Vec::new(); catalog.streams.len()];
@@ -189,8 +180,7 @@ impl Pipeline {
             .collect();
         Ok(Pipeline {
             stream_names,
-            time_columns,
-            offset_columns,
+            event_columns: EventColumns::new(catalog),
             clocks,
             reorder: ReorderBuffer::new(),
             rules,
@@ -306,19 +296,7 @@ impl Pipeline {
     /// reported; the rest wait for the watermark.
     pub fn push(&mut self, stream: usize, batch: &RecordBatch) -> Result<Progress, PipelineError> {
         let name = self.stream_name(stream);
-        let (time_col, offset_col) = match (
-            self.time_columns.get(stream).copied().flatten(),
-            self.offset_columns.get(stream).copied().flatten(),
-        ) {
-            (Some(t), Some(o)) => (t, o),
-            _ => return Err(PipelineError::NotAnInput(name.to_string())),
-        };
-        let (times, offsets) = event_columns(batch, time_col, offset_col).map_err(|problem| {
-            PipelineError::BadBatch {
-                stream: name.to_string(),
-                problem,
-            }
-        })?;
+        let (times, offsets) = self.event_columns.read(stream, &name, batch)?;
         let clock = self
             .clocks
             .get_mut(stream)
@@ -517,9 +495,49 @@ impl Pipeline {
     }
 }
 
+/// Per catalog stream: where the event time and the offset are in its
+/// in-flight batches.
+pub(crate) struct EventColumns(Vec<Option<(usize, usize)>>);
+
+impl EventColumns {
+    pub(crate) fn new(catalog: &Catalog) -> Self {
+        EventColumns(
+            catalog
+                .streams
+                .iter()
+                .map(|stream| {
+                    let schema = operators::schema::stream_schema(stream);
+                    let time = schema.index_of(&stream.time_field).ok()?;
+                    Some((time, schema.index_of(OFFSET_COLUMN).ok()?))
+                })
+                .collect(),
+        )
+    }
+
+    /// The event times and offsets of `batch`, of stream `stream` (named
+    /// `name` in errors), as [`Pipeline::push`] requires them.
+    pub(crate) fn read<'b>(
+        &self,
+        stream: usize,
+        name: &str,
+        batch: &'b RecordBatch,
+    ) -> Result<(&'b TimestampMillisecondArray, &'b Int64Array), PipelineError> {
+        let (time_col, offset_col) = self
+            .0
+            .get(stream)
+            .copied()
+            .flatten()
+            .ok_or_else(|| PipelineError::NotAnInput(name.to_string()))?;
+        event_columns(batch, time_col, offset_col).map_err(|problem| PipelineError::BadBatch {
+            stream: name.to_string(),
+            problem,
+        })
+    }
+}
+
 /// The event-time and offset columns of a batch of an input stream, as
 /// [`Pipeline::push`] requires them; otherwise what is wrong.
-pub(crate) fn event_columns(
+fn event_columns(
     batch: &RecordBatch,
     time_col: usize,
     offset_col: usize,

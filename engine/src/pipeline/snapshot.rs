@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::output::OutputBufferState;
-use super::{event_columns, OutputBuffer, Pipeline, PipelineError};
+use super::{OutputBuffer, Pipeline, PipelineError};
 use crate::checkpoint::OperatorState;
 use crate::time::{ReorderBuffer, ReorderState, StreamClockState};
 
@@ -166,15 +166,11 @@ impl Pipeline {
         if !matches!(self.clocks.get(stream), Some(Some(_))) {
             return Err("not an input stream".into());
         }
-        match (
-            self.time_columns.get(stream).copied().flatten(),
-            self.offset_columns.get(stream).copied().flatten(),
-        ) {
-            (Some(time_col), Some(offset_col)) => {
-                event_columns(batch, time_col, offset_col).map(|_| ())
-            }
-            _ => Err("the stream has no time or offset column".into()),
-        }
+        let name = self.stream_name(stream);
+        self.event_columns
+            .read(stream, &name, batch)
+            .map(|_| ())
+            .map_err(|error| error.to_string())
     }
 }
 

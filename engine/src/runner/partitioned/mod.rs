@@ -18,9 +18,8 @@ mod worker;
 use arrow_array::{BooleanArray, RecordBatch};
 use arrow_select::filter::filter_record_batch;
 use dsl::plan::{Millis, Program};
-use operators::schema::{stream_schema, OFFSET_COLUMN};
 
-use crate::pipeline::{event_columns, OutputEvent, Pipeline, PipelineError, Progress};
+use crate::pipeline::{EventColumns, OutputEvent, Pipeline, PipelineError, Progress};
 use crate::time::admission::{self, input_clocks};
 use crate::time::StreamClock;
 
@@ -50,8 +49,7 @@ pub struct PartitionedPipeline {
     clocks: Vec<Option<StreamClock>>,
     /// The global watermark of the last step, as [`Pipeline`] keeps it.
     handed: Millis,
-    /// Per catalog stream: the columns of its event time and offset.
-    event_columns: Vec<(usize, usize)>,
+    event_columns: EventColumns,
     splitter: Splitter,
     workers: Vec<Worker>,
     /// Every worker has a step whose reply is not collected yet.
@@ -72,16 +70,6 @@ impl PartitionedPipeline {
             .filter_map(|(i, c)| c.as_ref().map(|_| i))
             .collect();
         let splitter = Splitter::new(program, &input_indices, workers.max(1))?;
-        let event_columns = program
-            .catalog
-            .streams
-            .iter()
-            .map(|stream| {
-                let schema = stream_schema(stream);
-                let column = |name: &str| schema.index_of(name).unwrap_or(usize::MAX);
-                (column(&stream.time_field), column(OFFSET_COLUMN))
-            })
-            .collect();
         let workers = (0..workers.max(1))
             .map(|index| {
                 let pipeline = Pipeline::build(program, inputs)?;
@@ -91,7 +79,7 @@ impl PartitionedPipeline {
         Ok(PartitionedPipeline {
             clocks,
             handed: Millis::MIN,
-            event_columns,
+            event_columns: EventColumns::new(&program.catalog),
             splitter,
             workers,
             step_in_flight: false,
@@ -109,19 +97,13 @@ impl PartitionedPipeline {
     /// As [`Pipeline::push`]: a batch of input stream `stream` in the
     /// in-flight schema, in arrival order.
     pub fn push(&mut self, stream: usize, batch: &RecordBatch) -> Result<Progress, PartitionError> {
-        let not_an_input = || PipelineError::NotAnInput(format!("#{stream}"));
-        let &(time_col, offset_col) = self.event_columns.get(stream).ok_or_else(not_an_input)?;
-        let (times, _) = event_columns(batch, time_col, offset_col).map_err(|problem| {
-            PipelineError::BadBatch {
-                stream: format!("#{stream}"),
-                problem,
-            }
-        })?;
+        let name = format!("#{stream}");
+        let (times, _) = self.event_columns.read(stream, &name, batch)?;
         let clock = self
             .clocks
             .get_mut(stream)
             .and_then(Option::as_mut)
-            .ok_or_else(not_an_input)?;
+            .ok_or(PipelineError::NotAnInput(name))?;
         let (keep, late) = admission::admit(clock, self.handed, times.values());
         let progress = clock.progress();
         let admitted = if late.is_empty() {
