@@ -346,7 +346,7 @@ impl ValueSeed<'_> {
         &self,
         exact: Option<i64>,
         approx: f64,
-        shown: String,
+        shown: impl fmt::Display,
     ) -> Result<(), E> {
         match (&self.field.ty, exact) {
             (DataType::Int, Some(v)) => self.keep(Cell::Int(v)),
@@ -396,11 +396,11 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.integer(Some(v), v as f64, v.to_string())
+        self.integer(Some(v), v as f64, v)
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.integer(i64::try_from(v).ok(), v as f64, v.to_string())
+        self.integer(i64::try_from(v).ok(), v as f64, v)
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
