@@ -205,20 +205,23 @@ fn assert_ok(output: &Output) {
     );
 }
 
-/// `eddy run` over events.jsonl, written to run.jsonl.
+/// `eddy run` over events.jsonl, written to run.jsonl, with `extra` arguments.
+fn eddy_run_json(dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        "rules.eddy",
+        "--input",
+        "payments=events.jsonl",
+        "--output",
+        "run.jsonl",
+    ];
+    args.extend_from_slice(extra);
+    eddy(dir, &args)
+}
+
+/// `eddy run` over events.jsonl: the derived events it writes.
 fn run_over_json(dir: &Path) -> String {
-    let output = eddy(
-        dir,
-        &[
-            "run",
-            "rules.eddy",
-            "--input",
-            "payments=events.jsonl",
-            "--output",
-            "run.jsonl",
-        ],
-    );
-    assert_ok(&output);
+    assert_ok(&eddy_run_json(dir, &[]));
     read(&dir.join("run.jsonl"))
 }
 
@@ -407,19 +410,7 @@ fn bad_rows_go_to_the_dead_letter_with_their_reason() {
     lines.push_str(r#"{"ts":"2026-01-01T00:03:00Z","payment_id":"px4","user_id":"u9"}"#);
     lines.push('\n');
     std::fs::write(dir.join("events.jsonl"), lines).unwrap();
-    let run = eddy(
-        dir,
-        &[
-            "run",
-            "rules.eddy",
-            "--input",
-            "payments=events.jsonl",
-            "--output",
-            "run.jsonl",
-            "--dead-letter",
-            "run-bad.jsonl",
-        ],
-    );
+    let run = eddy_run_json(dir, &["--dead-letter", "run-bad.jsonl"]);
     assert_eq!(run.status.code(), Some(3));
     let output = backtest(
         dir,

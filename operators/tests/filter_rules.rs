@@ -10,14 +10,6 @@ use operators::{Evidence, Operator, StateSize};
 use window_support::*;
 
 fn value_over(limit: i64) -> Expr {
-    let gt = Expr {
-        kind: ExprKind::Binary {
-            op: BinaryOp::Gt,
-            left: Box::new(field_ref("value", DataType::Int)),
-            right: Box::new(int(limit)),
-        },
-        ty: DataType::Bool,
-    };
     let user_in = Expr {
         kind: ExprKind::InList {
             expr: Box::new(field_ref("user", DataType::String)),
@@ -26,14 +18,11 @@ fn value_over(limit: i64) -> Expr {
         },
         ty: DataType::Bool,
     };
-    Expr {
-        kind: ExprKind::Binary {
-            op: BinaryOp::And,
-            left: Box::new(gt),
-            right: Box::new(user_in),
-        },
-        ty: DataType::Bool,
-    }
+    binary(
+        BinaryOp::And,
+        binary(BinaryOp::Gt, field_ref("value", DataType::Int), int(limit)),
+        user_in,
+    )
 }
 
 fn simple_rule(filter: Option<Expr>, suppress: Option<Millis>) -> dsl::plan::RulePlan {
