@@ -348,6 +348,47 @@ fn a_glob_reads_every_file_in_path_order() {
 }
 
 #[test]
+fn dead_letters_of_a_glob_name_their_own_file_and_line() {
+    let temp = scratch();
+    let dir = temp.path();
+    let all = payments();
+    std::fs::create_dir_all(dir.join("parts")).unwrap();
+    let part = |payments: &[Payment], bad_after: usize| -> String {
+        let mut lines: Vec<String> = payments.iter().map(json_line).collect();
+        lines.insert(bad_after, "not json at all".into());
+        lines.iter().map(|l| format!("{l}\n")).collect()
+    };
+    std::fs::write(dir.join("parts/1.jsonl"), part(&all[..5], 5)).unwrap();
+    std::fs::write(dir.join("parts/2.jsonl"), part(&all[5..], 1)).unwrap();
+    let output = backtest(
+        dir,
+        "payments=parts/*.jsonl",
+        &["--dead-letter", "bad.jsonl"],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", stdout(&output));
+    let seen: Vec<(String, i64)> = read(&dir.join("bad.jsonl"))
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|r| {
+            let source = r["source"].as_str().unwrap();
+            let file = source.rsplit('/').take(2).collect::<Vec<_>>();
+            (
+                format!("{}/{}", file[1], file[0]),
+                r["line"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    // Line 6 of the first file, line 2 of the second.
+    assert_eq!(
+        seen,
+        [
+            ("parts/1.jsonl".to_string(), 6),
+            ("parts/2.jsonl".to_string(), 2)
+        ]
+    );
+}
+
+#[test]
 fn bad_rows_go_to_the_dead_letter_with_their_reason() {
     let temp = scratch();
     let dir = temp.path();

@@ -210,3 +210,62 @@ async fn rules_md_examples_over_three_partitions_match_the_file_run() {
         );
     }
 }
+
+/// Where a broker is required (CI), a missing one fails the Kafka tests
+/// instead of letting them pass as skipped.
+#[test]
+#[should_panic(expected = "requires one")]
+fn a_missing_broker_fails_the_kafka_tests_where_one_is_required() {
+    // Port 1 on loopback: nothing listens there.
+    kafka_support::broker_at("127.0.0.1:1", true);
+}
+
+#[test]
+fn a_missing_broker_skips_the_kafka_tests_where_none_is_required() {
+    assert_eq!(kafka_support::broker_at("127.0.0.1:1", false), None);
+}
+
+/// A rule grouping a two-partition topic by a field its messages are not
+/// keyed by would see only part of each key's events: the job refuses to
+/// start (exit 2), naming the rule, the stream and the fix; with the topic
+/// keyed by that field it starts.
+#[tokio::test]
+async fn a_program_that_cannot_be_split_by_the_topic_partitions_is_refused() {
+    let brokers = require_broker!();
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let dir = scratch.path();
+    let topics = JobTopics::create(&brokers, "unsplittable", &["auth"], 2).await;
+    let rules = dir.join("rules.eddy");
+    std::fs::write(
+        &rules,
+        "stream auth ( ts timestamp, user_id string, ip string ) time ts\n\
+         rule spray from auth by ip window 1m emit spray { ip, n: count() }\n",
+    )
+    .expect("write rules");
+    let mut config = topics.config(
+        &brokers,
+        &kafka_support::unique("unsplittable"),
+        &dir.join("cp"),
+        "structured",
+    );
+    // The test topics are keyed by user: `ip` groups are split between partitions.
+    assert_eq!(config.streams[0].2.as_deref(), Some("user_id"));
+    let config_path = dir.join("eddy.toml");
+    std::fs::write(&config_path, config.toml()).expect("write config");
+    let job = EddyJob::start(dir, "refused", &rules, &config_path);
+    let (code, stderr) = job.exit(OUTPUT_WAIT);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("rule `spray` cannot run on the partitions of stream `auth`")
+            && stderr.contains("its topic is keyed by `user_id`")
+            && stderr.contains("key_field = \"ip\""),
+        "{stderr}"
+    );
+
+    config.streams[0].2 = Some("ip".into());
+    std::fs::write(&config_path, config.toml()).expect("write config");
+    let mut job = EddyJob::start(dir, "accepted", &rules, &config_path);
+    // Logged once the startup checks have passed, before the group join.
+    job.wait_for_log("eddy job: group", 1, OUTPUT_WAIT);
+    job.terminate();
+}

@@ -226,3 +226,60 @@ fn a_live_input_gets_its_derived_events_without_waiting_for_more_input() {
     let first = first.expect("the derived event came while the input stayed open");
     assert!(first.contains("large_transfer"), "{first}");
 }
+
+/// `suppress` on a rule without `by` is state of one key: split between
+/// workers it would emit once per worker, so it is refused, and one worker
+/// emits it once.
+#[test]
+fn suppress_without_by_is_refused_and_one_worker_emits_once() {
+    let temp = TempDir::new().unwrap();
+    let dir = temp.path();
+    fs::write(
+        dir.join("rules.eddy"),
+        "stream s1 ( ts timestamp, v int ) time ts\n\
+         rule o from s1 emit o { v } suppress 1s\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join("s1.jsonl"),
+        "{\"ts\":1000,\"v\":1}\n{\"ts\":1500,\"v\":2}\n",
+    )
+    .unwrap();
+    let run_with = |workers: &str| {
+        eddy(
+            dir,
+            &[
+                "run",
+                "rules.eddy",
+                "--input",
+                "s1=s1.jsonl",
+                "--workers",
+                workers,
+                "--output",
+                "out.jsonl",
+            ],
+        )
+    };
+    let one = run_with("1");
+    assert!(
+        one.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("out.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    for workers in ["2", "3"] {
+        let out = run_with(workers);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{workers} workers: {stderr}");
+        assert!(
+            stderr.contains("rule `o` keeps state over `s1` without `by`"),
+            "{stderr}"
+        );
+    }
+}

@@ -102,6 +102,8 @@ pub enum JobError {
         first: String,
         second: String,
     },
+    #[error(transparent)]
+    Unsplittable(#[from] partitioning::Unsplittable),
     #[error("the shutdown did not finish within {0:?}; offsets after the last checkpoint were not committed")]
     DrainTimeout(Duration),
 }
@@ -234,17 +236,18 @@ impl Job {
             catalog.clone(),
             SourceOptions::from_config(config),
         )?;
-        let partitioned = |stream: &str| {
-            inputs.inputs.iter().any(|i| {
-                i.name == stream
-                    && source
-                        .partition_count(&i.topic, METADATA_TIMEOUT)
-                        .is_some_and(|n| n > 1)
-            })
-        };
-        for note in partitioning::notes(&program, config, partitioned) {
-            tracing::warn!("{note}");
-        }
+        partitioning::check(&program, config, |stream| {
+            let input = inputs.inputs.iter().find(|i| i.name == stream)?;
+            let count = source.partition_count(&input.topic, METADATA_TIMEOUT);
+            if count.is_none() {
+                tracing::warn!(
+                    "topic `{}` has no metadata yet: cannot check that the rules fit its \
+                     partitions; taken as one partition",
+                    input.topic
+                );
+            }
+            count
+        })?;
         tracing::info!(
             "eddy job: group `{}` on {}, reading {}; writing {}; checkpoints in {}",
             config.kafka.group_id,

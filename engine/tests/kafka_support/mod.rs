@@ -4,7 +4,9 @@
 //! The tests run against a real Kafka-protocol broker: `EDDY_KAFKA_BROKERS`,
 //! or 127.0.0.1:9092 (`.ci/broker.sh` starts one). Without either they print
 //! `skipped: no broker at 127.0.0.1:9092` and pass, so `cargo test` works on
-//! a machine without a broker; `.ci/run` starts one, so CI runs them.
+//! a machine without a broker; under CI (`CI=true`) or with
+//! `EDDY_REQUIRE_KAFKA=1` they fail instead, so a broker that did not start
+//! cannot turn the Kafka tests green. `.ci/run` starts one.
 
 #![allow(dead_code)] // each test file uses a different part
 
@@ -25,19 +27,44 @@ pub const DEFAULT_BROKER: &str = "127.0.0.1:9092";
 pub const WAIT: Duration = Duration::from_secs(60);
 
 /// The brokers to test against, or `None` (after printing why) to skip.
+/// Panics instead of skipping where a broker is required (see
+/// [`broker_required`]).
 pub fn broker() -> Option<String> {
     if let Ok(brokers) = std::env::var("EDDY_KAFKA_BROKERS") {
         if !brokers.trim().is_empty() {
             return Some(brokers);
         }
     }
-    let address: SocketAddr = DEFAULT_BROKER.parse().ok()?;
-    if TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_ok() {
-        Some(DEFAULT_BROKER.to_string())
-    } else {
-        eprintln!("skipped: no broker at {DEFAULT_BROKER} (start one with .ci/broker.sh, or set EDDY_KAFKA_BROKERS)");
-        None
+    broker_at(DEFAULT_BROKER, broker_required())
+}
+
+/// `address` if a broker answers there; else `None`, or a panic when
+/// `required`.
+pub fn broker_at(address: &str, required: bool) -> Option<String> {
+    let answers = address
+        .parse::<SocketAddr>()
+        .is_ok_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok());
+    if answers {
+        return Some(address.to_string());
     }
+    assert!(
+        !required,
+        "no broker at {address}, and CI or EDDY_REQUIRE_KAFKA requires one \
+         (start one with .ci/broker.sh, or set EDDY_KAFKA_BROKERS)"
+    );
+    eprintln!(
+        "skipped: no broker at {address} (start one with .ci/broker.sh, or set EDDY_KAFKA_BROKERS)"
+    );
+    None
+}
+
+/// Whether a missing broker fails the tests: under CI (`CI=true`, as CI
+/// services set it) or when `EDDY_REQUIRE_KAFKA=1`.
+pub fn broker_required() -> bool {
+    let set = |name: &str, yes: &[&str]| {
+        std::env::var(name).is_ok_and(|v| yes.contains(&v.trim().to_ascii_lowercase().as_str()))
+    };
+    set("CI", &["true", "1"]) || set("EDDY_REQUIRE_KAFKA", &["1", "true"])
 }
 
 /// Returns from the test when there is no broker.
@@ -634,6 +661,13 @@ impl EddyJob {
             self.name
         );
         stderr
+    }
+
+    /// Waits (bounded by `timeout`) for eddy to exit by itself; returns its
+    /// exit code and stderr.
+    pub fn exit(mut self, timeout: Duration) -> (Option<i32>, String) {
+        let status = self.wait_bounded(timeout);
+        (status.code(), self.stderr())
     }
 
     /// SIGKILL: no drain, no checkpoint, no commit. Returns stderr.

@@ -66,7 +66,8 @@ pub(super) struct Decoded {
 
 /// Reads and decodes `files` one after the other. Offsets go on counting
 /// across files (the second file's first line follows the first file's
-/// last), so that every event of the input has its own.
+/// last), so that every event of the input has its own; rejected lines keep
+/// their file's own line number, next to that file's name.
 pub(super) fn decode_files(
     stream: &StreamPlan,
     files: &[PathBuf],
@@ -98,12 +99,11 @@ pub(super) fn decode_files(
             let batch = decoder.decode(&chunk).map_err(RunError::from)?;
             decoded
                 .rejected
-                .extend(batch.rejects.into_iter().map(|mut rejection| {
-                    rejection.line += lines_before;
-                    SourcedRejection {
-                        source: name.clone(),
-                        rejection,
-                    }
+                // A rejection names its own file and line in it, as `eddy
+                // run` names them; only offsets count across files.
+                .extend(batch.rejects.into_iter().map(|rejection| SourcedRejection {
+                    source: name.clone(),
+                    rejection,
                 }));
             if batch.batch.num_rows() > 0 {
                 decoded

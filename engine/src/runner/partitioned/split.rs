@@ -7,7 +7,8 @@ use arrow_array::types::Int64Type;
 use arrow_array::{RecordBatch, UInt32Array};
 use arrow_schema::ArrowError;
 use arrow_select::take::take_record_batch;
-use dsl::plan::{KeyPart, KeyPlan, Program, RuleKind};
+use dsl::partitioning::{Obstacle, Partitioning, Split};
+use dsl::plan::{KeyPlan, Program};
 use operators::key::KeyExtractor;
 use operators::schema::{stream_schema, OFFSET_COLUMN};
 use operators::OperatorError;
@@ -15,18 +16,9 @@ use operators::OperatorError;
 /// Why a program cannot be split by key.
 #[derive(Debug, thiserror::Error)]
 pub enum SplitError {
-    #[error("rule `{0}` reads derived events; chained rules run on one worker")]
-    Chained(String),
-    #[error("rule `{0}` keeps state without `by`, so no key can split its events")]
-    Unkeyed(String),
-    #[error(
-        "stream `{stream}` is grouped by different keys (rule `{rule}` does not group by `{field}`)"
-    )]
-    KeysDiffer {
-        stream: String,
-        rule: String,
-        field: String,
-    },
+    /// See [`dsl::partitioning`]: the first obstacle, in rule order.
+    #[error("{0}")]
+    Unsplittable(Obstacle),
     #[error("cannot compute the partition key of stream `{stream}`: {source}")]
     Key {
         stream: String,
@@ -57,67 +49,25 @@ pub struct Splitter {
 
 impl Splitter {
     /// Refuses programs where some state would have to see events of two
-    /// workers: chained rules, stateful rules without `by`, and streams
-    /// whose stateful rules share no key field.
+    /// workers (see [`Partitioning`]). Chained rules are refused even when
+    /// stateless: workers hand their derived events to the runner only.
     pub fn new(program: &Program, inputs: &[usize], workers: usize) -> Result<Self, SplitError> {
-        let catalog = &program.catalog;
-        let mut parts: Vec<Option<KeyPart>> = vec![None; catalog.streams.len()];
-        for rule in &program.rules {
-            let reads: Vec<usize> = rule
-                .inputs()
-                .iter()
-                .filter_map(|s| catalog.stream_index(s))
-                .collect();
-            if reads.iter().any(|&s| !inputs.contains(&s)) {
-                return Err(SplitError::Chained(rule.name.clone()));
-            }
-            if matches!(rule.kind, RuleKind::Simple(_)) {
-                continue;
-            }
-            let key = rule
-                .key()
-                .ok_or_else(|| SplitError::Unkeyed(rule.name.clone()))?;
-            // One part of the key must be what every stream it reads is
-            // split by, so that equal keys meet on one worker.
-            let name = |s: usize| catalog.streams[s].name.as_str();
-            let fits = |part: &KeyPart, s: usize| {
-                parts[s].as_ref().is_none_or(|chosen| {
-                    chosen.ty == part.ty && chosen.path_in(name(s)) == part.path_in(name(s))
-                })
-            };
-            let part = key
-                .parts
-                .iter()
-                .find(|part| reads.iter().all(|&s| fits(part, s)))
-                .ok_or_else(|| {
-                    let stream = reads
-                        .iter()
-                        .copied()
-                        .find(|&s| parts[s].is_some())
-                        .unwrap_or(reads[0]);
-                    SplitError::KeysDiffer {
-                        stream: name(stream).to_string(),
-                        rule: rule.name.clone(),
-                        field: parts[stream]
-                            .as_ref()
-                            .and_then(|c| c.path_in(name(stream)))
-                            .unwrap_or_default()
-                            .join("."),
-                    }
-                })?
-                .clone();
-            for &s in &reads {
-                parts[s].get_or_insert_with(|| part.clone());
-            }
+        let analysis = Partitioning::of(program);
+        if let Some(obstacle) = analysis.obstacles.first() {
+            return Err(SplitError::Unsplittable(obstacle.clone()));
         }
+        let catalog = &program.catalog;
         let mut streams: Vec<Option<StreamSplit>> =
             (0..catalog.streams.len()).map(|_| None).collect();
         for &stream in inputs {
             let plan = &catalog.streams[stream];
             let schema = stream_schema(plan);
-            streams[stream] = Some(match parts[stream].take() {
-                Some(part) => {
-                    let key = KeyPlan { parts: vec![part] };
+            let split = analysis.split_of(stream).unwrap_or(&Split::Any);
+            streams[stream] = Some(match split {
+                Split::ByKey(part) => {
+                    let key = KeyPlan {
+                        parts: vec![part.clone()],
+                    };
                     StreamSplit::ByKey(KeyExtractor::new(&key, &plan.name, &schema).map_err(
                         |source| SplitError::Key {
                             stream: plan.name.clone(),
@@ -125,7 +75,7 @@ impl Splitter {
                         },
                     )?)
                 }
-                None => StreamSplit::ByOffset {
+                Split::Any => StreamSplit::ByOffset {
                     column: schema
                         .index_of(OFFSET_COLUMN)
                         .map_err(|_| SplitError::NoOffsets(plan.name.clone()))?,
