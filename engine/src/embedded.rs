@@ -1,7 +1,13 @@
 //! The example pack built into the binary: what `eddy run` runs when it is
 //! given no rules, so a newcomer sees eddy work without preparing anything.
 
-use crate::cli::run::BuiltInPack;
+/// A rule pack built into the binary: its rules and one JSON-lines text per
+/// input stream.
+pub struct BuiltInPack<'a> {
+    pub rules_name: &'static str,
+    pub rules: &'static str,
+    pub inputs: &'a [(&'static str, &'static str, &'static str)],
+}
 
 /// The fraud pack of `examples/fraud`: the rule-language reference's examples.
 pub const FRAUD: BuiltInPack<'static> = BuiltInPack {

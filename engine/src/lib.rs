@@ -1,33 +1,31 @@
-//! eddy's runtime: sources and sinks, event time and watermarks, the
-//! pipeline and the CLI.
+//! The `eddy` application: the command line and its tools, and the
+//! streaming job, over the runtime core (`runtime`) and the connectors
+//! (`kafka_connector`).
 //!
-//! - [`source`]: JSON lines from files and stdin, in numbered chunks.
-//! - [`decode`]: chunks to Arrow batches, bad lines to rejections.
-//! - [`time`]: watermarks, late events, the reorder buffer.
-//! - [`pipeline`]: the synchronous core that drives the operators.
-//! - [`sink`]: CloudEvents output and the dead-letter file.
-//! - [`runner`]: files and stdin through the pipeline, on threads.
-//! - [`cli`]: `eddy check`, `eddy run`, `eddy generate`.
+//! - [`cli`]: `eddy check`, `eddy run`, `eddy test`, `eddy explain`,
+//!   `eddy catalog`, `eddy backtest`, `eddy generate`, `eddy bench`.
+//! - [`job`]: `eddy run --config`, the long-lived job on Kafka.
+//! - [`backtest`]: history files through DataFusion into the pipeline.
+//! - [`metrics`]: Prometheus metrics, health and reload endpoints.
 //! - [`bench`]: `eddy bench`, the end-to-end benchmark harness.
+//!
+//! The runtime's modules are re-exported under their own names, so that
+//! `engine::pipeline` and `runtime::pipeline` are one thing. Nothing below
+//! the application depends on it.
+
+pub use kafka_connector as kafka;
+pub use runtime::{
+    checkpoint, config, decode, driver, error_chain, pipeline, position, reject, runner, sink,
+    source, time,
+};
 
 pub mod backtest;
 pub mod bench;
 pub mod catalog;
-pub mod checkpoint;
 pub mod cli;
-pub mod config;
-pub mod decode;
 pub mod embedded;
-pub mod error_chain;
 pub mod explain;
 pub mod generate;
 pub mod job;
-pub mod kafka;
 pub mod metrics;
-pub mod pipeline;
-pub mod reject;
 pub mod ruletest;
-pub mod runner;
-pub mod sink;
-pub mod source;
-pub mod time;

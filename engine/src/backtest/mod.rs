@@ -8,33 +8,29 @@
 //! - [`progress`]: the progress line on stderr;
 //! - [`time_range`]: `--from` / `--to`.
 //!
-//! The loop is the file runner's ([`crate::runner`]): the same
-//! [`Pipeline`], the same CloudEvents encoder and dead-letter sink, and the
-//! next batch is taken from the stream with the lowest watermark.
+//! Each input is a driver [`Source`] over its DataFusion scan, so the loop,
+//! the late-event records, the CloudEvents output and the dead letters are
+//! `eddy run`'s ([`runtime::driver`]).
 
 pub mod progress;
 pub mod source;
 pub mod summary;
 pub mod time_range;
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int64Type, TimestampMillisecondType};
+use arrow_array::types::TimestampMillisecondType;
 use arrow_array::RecordBatch;
 use dsl::plan::{Millis, Program};
-use operators::schema::OFFSET_COLUMN;
 
-use crate::pipeline::{OutputEvent, Pipeline, PipelineError};
-use crate::reject::{RejectReason, Rejection};
-use crate::runner::{late_detail, RunError};
-use crate::sink::{CloudEventEncoder, DeadLetterSink, SinkError};
-use crate::time::LateEvent;
+use crate::driver::{Driver, EventSink, Pipelines, RunError, Source, SourceEvent};
+use crate::pipeline::{OutputEvent, PipelineError};
+use crate::sink::{CloudEventEncoder, CloudEventLines, DeadLetterSink, LineWriter, SinkError};
 use progress::ProgressLine;
-use source::{HistoryInput, ReadOptions, SortedSource, SourcedRejection};
+use source::{HistoryInput, ReadOptions, ScanStats, SortedSource};
 use summary::Summary;
 
 /// Errors that stop a backtest.
@@ -96,59 +92,83 @@ pub struct BacktestConfig {
     pub progress: bool,
 }
 
-/// One input being replayed.
-struct Replay {
+/// The history of one stream as a driver [`Source`]: DataFusion's scan,
+/// polled on the backtest's runtime.
+struct HistorySource<'a> {
+    runtime: &'a tokio::runtime::Runtime,
     /// Catalog index of the stream.
     stream: usize,
-    name: String,
-    /// The input's path, as given.
-    path: String,
     time_field: String,
-    /// `None` once read to the end.
-    source: Option<SortedSource>,
+    scan: SortedSource,
+    /// Shared with the other inputs: the progress line and the scans' stats.
+    shared: &'a RefCell<Shared>,
+    ended: bool,
 }
 
-/// Where derived events go, if anywhere.
-struct Output {
-    writer: Option<(PathBuf, BufWriter<File>)>,
-    encoder: CloudEventEncoder,
-    buffer: Vec<u8>,
+/// What the inputs of one backtest report together.
+struct Shared {
+    progress: ProgressLine,
+    /// Rows read so far (events and rejected rows), over every input.
+    rows: u64,
+    /// The newest event time read so far.
+    reached: Option<Millis>,
+    scan: ScanStats,
 }
 
-impl Output {
-    fn open(program: &Program, path: Option<&PathBuf>) -> Result<Self, SinkError> {
-        let writer = match path {
-            Some(path) => Some((
-                path.clone(),
-                BufWriter::new(File::create(path).map_err(|e| SinkError::open(path, e))?),
-            )),
-            None => None,
-        };
-        Ok(Output {
-            writer,
-            encoder: CloudEventEncoder::new(program),
-            buffer: Vec::new(),
-        })
+impl Source for HistorySource<'_> {
+    fn stream(&self) -> usize {
+        self.stream
     }
 
-    /// Counts `events` in `summary` and writes them.
-    fn write(&mut self, events: &[OutputEvent], summary: &mut Summary) -> Result<(), SinkError> {
-        events.iter().for_each(|e| summary.record(e));
-        let Some((path, writer)) = self.writer.as_mut() else {
-            return Ok(());
-        };
-        self.buffer.clear();
-        for event in events {
-            self.encoder.encode(event, &mut self.buffer);
+    fn next(&mut self) -> Result<SourceEvent, RunError> {
+        if self.ended {
+            return Ok(SourceEvent::End);
         }
-        writer
-            .write_all(&self.buffer)
-            .map_err(|e| SinkError::write(path, e))
+        let next = self
+            .runtime
+            .block_on(self.scan.next())
+            .map_err(|e| RunError::Connector(Box::new(e)))?;
+        let mut shared = self.shared.borrow_mut();
+        let batch = match next {
+            Some(batch) => batch,
+            None => {
+                // Rejections not handed out with a batch come last (all of
+                // them when nothing was in the time range).
+                self.ended = true;
+                shared.scan += self.scan.stats();
+                let rejected = self.scan.take_rejections();
+                if rejected.is_empty() {
+                    return Ok(SourceEvent::End);
+                }
+                self.scan.empty_batch(rejected)
+            }
+        };
+        shared.rows += (batch.events.num_rows() + batch.rejected.len()) as u64;
+        shared.reached = last_time(&batch.events, &self.time_field).or(shared.reached);
+        let (rows, reached) = (shared.rows, shared.reached);
+        shared.progress.update(rows, reached);
+        Ok(SourceEvent::Batch(batch))
+    }
+}
+
+/// Derived events to the summary, and to the output file if there is one.
+struct Recorded<'s> {
+    summary: &'s mut Summary,
+    out: Option<CloudEventLines>,
+}
+
+impl EventSink for Recorded<'_> {
+    fn write(&mut self, events: &[OutputEvent]) -> Result<(), SinkError> {
+        events.iter().for_each(|e| self.summary.record(e));
+        match self.out.as_mut() {
+            Some(out) => out.write(events),
+            None => Ok(()),
+        }
     }
 
-    fn finish(&mut self) -> Result<(), SinkError> {
-        match self.writer.as_mut() {
-            Some((path, writer)) => writer.flush().map_err(|e| SinkError::write(path, e)),
+    fn flush(&mut self) -> Result<(), SinkError> {
+        match self.out.as_mut() {
+            Some(out) => out.flush(),
             None => Ok(()),
         }
     }
@@ -165,133 +185,55 @@ pub fn run(program: &Program, config: &BacktestConfig) -> Result<Summary, Backte
         .map_err(BacktestError::Runtime)?;
     let ctx = source::session(config.read.batch_size);
     let names: Vec<&str> = config.inputs.iter().map(|i| i.stream.as_str()).collect();
-    let mut pipeline = Pipeline::build(program, &names)?;
-    let mut output = Output::open(program, config.output.as_ref())?;
-    let mut dead_letter = DeadLetterSink::new(config.dead_letter.clone(), config.inputs.len());
-    let mut summary = Summary::new(program, config.read.range);
-    let mut progress = ProgressLine::new(config.progress);
-    let mut reached: Option<Millis> = None;
-
-    let mut replays = Vec::with_capacity(config.inputs.len());
+    let pipelines = Pipelines::build(program, &names, 1)?;
+    let shared = RefCell::new(Shared {
+        progress: ProgressLine::new(config.progress),
+        rows: 0,
+        reached: None,
+        scan: ScanStats::default(),
+    });
+    let mut sources: Vec<Box<dyn Source + '_>> = Vec::with_capacity(config.inputs.len());
     for input in &config.inputs {
         let stream = program
             .catalog
             .stream_index(&input.stream)
             .ok_or_else(|| RunError::UnknownStream(input.stream.clone()))?;
         let plan = &program.catalog.streams[stream];
-        let source = runtime.block_on(SortedSource::open(&ctx, plan, input, &config.read))?;
-        replays.push(Replay {
+        let scan = runtime.block_on(SortedSource::open(&ctx, plan, input, &config.read))?;
+        sources.push(Box::new(HistorySource {
+            runtime: &runtime,
             stream,
-            name: input.stream.clone(),
-            path: input.path.clone(),
             time_field: plan.time_field.clone(),
-            source: Some(source),
-        });
+            scan,
+            shared: &shared,
+            ended: false,
+        }));
     }
-
-    // Each round takes one batch of a finite scan, or ends one.
-    while let Some(next) = next_replay(&pipeline, &replays) {
-        let replay = &mut replays[next];
-        let Some(source) = replay.source.as_mut() else {
-            break;
-        };
-        match runtime.block_on(source.next())? {
-            Some(batch) => {
-                write_rejections(&mut dead_letter, next, &replay.name, &batch.rejected)?;
-                let events = &batch.events;
-                summary.run.events_in += events.num_rows() as u64;
-                let step = pipeline.push(replay.stream, events)?;
-                // Sorted input is never late; should the pipeline still
-                // refuse events, they are recorded, not lost.
-                let lateness = program.catalog.streams[replay.stream].lateness;
-                let late = late_rejections(&step.late, events, replay, lateness);
-                write_rejections(&mut dead_letter, next, &replay.name, &late)?;
-                output.write(&step.ready, &mut summary)?;
-                reached = last_time(events, &replay.time_field).or(reached);
-                progress.update(summary.run.events_in + dead_letter.total(), reached);
-            }
-            None => {
-                write_rejections(
-                    &mut dead_letter,
-                    next,
-                    &replay.name,
-                    &source.take_rejections(),
-                )?;
-                summary.scan += source.stats();
-                replay.source = None;
-                let step = pipeline.finish_stream(replay.stream)?;
-                output.write(&step.ready, &mut summary)?;
-            }
-        }
-    }
-    let rest = pipeline.finish()?;
-    output.write(&rest, &mut summary)?;
-    output.finish()?;
-    dead_letter.finish()?;
-    summary.run.rejected = dead_letter.counts().clone();
+    let out = match &config.output {
+        Some(path) => Some(CloudEventLines::new(
+            CloudEventEncoder::new(program),
+            LineWriter::create(path)?,
+        )),
+        None => None,
+    };
+    let mut summary = Summary::new(program, config.read.range);
+    let mut dead_letter = DeadLetterSink::new(config.dead_letter.clone(), config.inputs.len());
+    let mut events = Recorded {
+        summary: &mut summary,
+        out,
+    };
+    let run = Driver::new(program, pipelines, &mut events, &mut dead_letter).run(&mut sources)?;
+    drop(sources);
+    summary.run = run;
     if dead_letter.total() > 0 {
         summary.run.dead_letter = Some(dead_letter.path().to_path_buf());
     }
-    progress.finish(summary.events_read(), reached);
+    let shared = shared.into_inner();
+    summary.scan = shared.scan;
+    let mut progress = shared.progress;
+    progress.finish(summary.events_read(), shared.reached);
     summary.wall = started.elapsed();
     Ok(summary)
-}
-
-/// Dead-letter records for the events the pipeline found late.
-fn late_rejections(
-    late: &[LateEvent],
-    events: &RecordBatch,
-    replay: &Replay,
-    lateness: Millis,
-) -> Vec<SourcedRejection> {
-    late.iter()
-        .map(|late| SourcedRejection {
-            source: replay.path.clone(),
-            rejection: Rejection {
-                line: offset(events, late.row),
-                reason: RejectReason::Late,
-                detail: late_detail(late.time, late.watermark, &replay.name, lateness),
-                // The raw line is not kept past decoding.
-                raw: Vec::new(),
-            },
-        })
-        .collect()
-}
-
-/// The unfinished replay whose stream has the lowest watermark (ties:
-/// declaration order), as the file runner picks its next input.
-fn next_replay(pipeline: &Pipeline, replays: &[Replay]) -> Option<usize> {
-    replays
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.source.is_some())
-        .min_by_key(|(_, r)| {
-            (
-                pipeline.stream_watermark(r.stream).unwrap_or(Millis::MIN),
-                r.stream,
-            )
-        })
-        .map(|(i, _)| i)
-}
-
-fn write_rejections(
-    dead_letter: &mut DeadLetterSink,
-    index: usize,
-    stream: &str,
-    rejected: &[SourcedRejection],
-) -> Result<(), SinkError> {
-    for r in rejected {
-        dead_letter.write(index, stream, &r.source, &r.rejection)?;
-    }
-    Ok(())
-}
-
-/// The offset (line or row number) of row `row`.
-fn offset(batch: &RecordBatch, row: usize) -> i64 {
-    batch
-        .column_by_name(OFFSET_COLUMN)
-        .and_then(|c| c.as_primitive_opt::<Int64Type>())
-        .map_or(0, |offsets| offsets.value(row))
 }
 
 /// The event time of the last row (batches are sorted by it).

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use super::run::{default_dead_letter, exit_code, report, resolve_inputs};
+use super::outcome::{default_dead_letter, exit_code, report};
+use super::run::resolve_inputs;
 use super::{rules, CliError};
 use crate::backtest::source::{Format, HistoryInput, ReadOptions};
 use crate::backtest::time_range::TimeRange;

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use dsl::plan::Program;
 
+use super::outcome::{default_dead_letter, exit_code, report};
 use super::{exit, rules, CliError};
 use crate::checkpoint::RulesetFingerprint;
 use crate::config::{Config, DeadLetterTarget, LogFormat, SinkTarget, StreamSource};
@@ -112,13 +113,14 @@ fn run_files(program: &Program, config: &Config, inputs: Vec<InputSpec>) -> Resu
     };
     let dead_letter = match &config.dead_letter {
         Some(DeadLetterTarget::File { path }) => path.clone(),
-        None => super::run::default_dead_letter(&output),
+        None => default_dead_letter(&output),
         Some(DeadLetterTarget::Kafka { .. }) => return Err(CliError::FileRunSinks),
     };
-    let run_config = RunConfig::new(inputs, output, dead_letter);
+    let mut run_config = RunConfig::new(inputs, output, dead_letter);
+    run_config.channel_capacity = config.channel_capacity.get();
     let summary = crate::runner::run(program, &run_config)?;
-    super::run::report(&summary);
-    Ok(super::run::exit_code(&summary))
+    report(&summary);
+    Ok(exit_code(&summary))
 }
 
 /// Log lines on stderr, filtered by `EDDY_LOG` (e.g. `debug`, `eddy=debug`),

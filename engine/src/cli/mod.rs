@@ -15,6 +15,7 @@ pub mod check;
 pub mod error;
 pub mod explain;
 pub mod job;
+pub mod outcome;
 pub mod rules;
 pub mod run;
 pub mod test;

@@ -1,16 +1,15 @@
 //! `eddy run RULES... --input STREAM=PATH ...`: run rules over JSON lines.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use dsl::plan::Program;
 
-use super::{exit, rules, CliError};
-use crate::runner::{self, InputSpec, OutputTarget, RunConfig, RunSummary};
+use super::outcome::{default_dead_letter, exit_code, report};
+use super::{rules, CliError};
+use crate::embedded::BuiltInPack;
+use crate::runner::{self, InputSpec, OutputTarget, RunConfig};
 use crate::source::{InputLocation, DEFAULT_MAX_LINE_BYTES};
-
-/// The dead-letter file when the output is stdout.
-pub const DEFAULT_DEAD_LETTER: &str = "eddy-dead-letter.jsonl";
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -61,14 +60,6 @@ pub fn execute(args: &RunArgs) -> Result<u8, CliError> {
     run_program(&program, inputs, args)
 }
 
-/// A rule pack built into the binary: its rules and one JSON-lines text per
-/// input stream.
-pub struct BuiltInPack<'a> {
-    pub rules_name: &'static str,
-    pub rules: &'static str,
-    pub inputs: &'a [(&'static str, &'static str, &'static str)],
-}
-
 /// Runs a built-in pack (`inputs` are (stream, name to show, text)); the
 /// output options of `args` apply, `--input` flags must be absent.
 pub fn execute_built_in(pack: &BuiltInPack<'_>, args: &RunArgs) -> Result<u8, CliError> {
@@ -114,33 +105,6 @@ fn run_program(program: &Program, inputs: Vec<InputSpec>, args: &RunArgs) -> Res
     let summary = runner::run(program, &config)?;
     report(&summary);
     Ok(exit_code(&summary))
-}
-
-/// 0, or 3 when some input went to the dead-letter output.
-pub(super) fn exit_code(summary: &RunSummary) -> u8 {
-    if summary.rejected_total() > 0 {
-        exit::INPUT_REJECTED
-    } else {
-        exit::OK
-    }
-}
-
-/// `out/alerts.jsonl` gives `out/alerts.dead-letter.jsonl`.
-pub fn default_dead_letter(output: &OutputTarget) -> PathBuf {
-    match output {
-        OutputTarget::Stdout => PathBuf::from(DEFAULT_DEAD_LETTER),
-        OutputTarget::File(path) => {
-            let stem = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "eddy".into());
-            let name = format!("{stem}.dead-letter.jsonl");
-            match path.parent() {
-                Some(dir) if dir != Path::new("") => dir.join(name),
-                _ => PathBuf::from(name),
-            }
-        }
-    }
 }
 
 /// Checks the `--input` flags against the program: every declared stream a
@@ -218,38 +182,9 @@ fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<Strin
         .map(|(_, k)| k.to_string())
 }
 
-/// One line on stderr per rejection reason.
-pub(super) fn report(summary: &RunSummary) {
-    let place = summary
-        .dead_letter
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    for (reason, count) in &summary.rejected {
-        let lines = if *count == 1 { "line" } else { "lines" };
-        eprintln!("eddy: {count} input {lines} rejected as {reason} (written to {place})");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_dead_letter_file_sits_next_to_the_output() {
-        assert_eq!(
-            default_dead_letter(&OutputTarget::Stdout),
-            PathBuf::from("eddy-dead-letter.jsonl")
-        );
-        assert_eq!(
-            default_dead_letter(&OutputTarget::File(PathBuf::from("out/alerts.jsonl"))),
-            PathBuf::from("out/alerts.dead-letter.jsonl")
-        );
-        assert_eq!(
-            default_dead_letter(&OutputTarget::File(PathBuf::from("alerts"))),
-            PathBuf::from("alerts.dead-letter.jsonl")
-        );
-    }
 
     #[test]
     fn typos_get_the_closest_name() {

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::{Job, JobError};
-use crate::kafka::chunk::split_record_number;
+use crate::driver::late_detail;
 use crate::kafka::SourceMessage;
 use crate::pipeline::Progress;
+use crate::position::split_record_number;
 use crate::reject::RejectReason;
 
 impl Job {
@@ -70,10 +71,8 @@ impl Job {
                     };
                     let (_, offset) = split_record_number(chunk.chunk.lines[line].0);
                     if let Some(message) = chunk.messages.get(&offset) {
-                        let detail = format!(
-                            "event time {} ms is before the watermark {} ms of stream `{name}`",
-                            late.time, late.watermark
-                        );
+                        let lateness = self.program.catalog.streams[stream].lateness;
+                        let detail = late_detail(late.time, late.watermark, &name, lateness);
                         self.metrics.rejected(RejectReason::Late);
                         self.metrics.late(&name);
                         self.outputs

@@ -85,12 +85,8 @@ pub enum JobError {
     Pipeline(#[from] PipelineError),
     #[error(transparent)]
     Decode(#[from] DecodeError),
-    #[error("writing {name}: {source}")]
-    Output {
-        name: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Output(crate::sink::SinkError),
     #[error(
         "stream `{0}` is bound to a file in the config, but other streams read Kafka; \
          run file inputs with `eddy run RULES --input STREAM=PATH`"

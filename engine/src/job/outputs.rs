@@ -6,87 +6,30 @@
 //! a barrier is lost once the barrier has passed.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
-use std::path::Path;
 
 use dsl::plan::Program;
 
 use super::JobError;
 use crate::config::{Config, DeadLetterTarget, SinkTarget};
+use crate::driver::EventSink;
 use crate::kafka::{KafkaDeadLetter, KafkaSink, RejectedMessage, SourceMessage};
 use crate::pipeline::OutputEvent;
 use crate::reject::{RejectReason, Rejection};
-use crate::sink::{dead_letter, CloudEventEncoder};
+use crate::sink::{dead_letter, CloudEventEncoder, CloudEventLines, LineWriter, SinkError};
 
 /// Unacknowledged Kafka messages at most before the job waits for acks: a
 /// slow broker slows consumption instead of growing memory.
 const MAX_UNACKNOWLEDGED: usize = 100_000;
 
-/// A JSON-lines output: stdout or a file, appended to.
-struct Lines {
-    name: String,
-    writer: Box<dyn Write + Send>,
-    /// Set for files, to sync them at the barrier.
-    file: Option<File>,
-}
-
-impl Lines {
-    fn stdout() -> Self {
-        Lines {
-            name: "stdout".into(),
-            writer: Box::new(BufWriter::new(std::io::stdout())),
-            file: None,
-        }
-    }
-
-    fn append(path: &Path) -> Result<Self, JobError> {
-        let open = || {
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .and_then(|f| Ok((f.try_clone()?, f)))
-        };
-        let (file, sync) = open().map_err(|source| JobError::Output {
-            name: path.display().to_string(),
-            source,
-        })?;
-        Ok(Lines {
-            name: path.display().to_string(),
-            writer: Box::new(BufWriter::new(file)),
-            file: Some(sync),
-        })
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> Result<(), JobError> {
-        self.writer.write_all(bytes).map_err(|e| self.error(e))
-    }
-
-    fn flush(&mut self) -> Result<(), JobError> {
-        self.writer.flush().map_err(|e| self.error(e))?;
-        if let Some(file) = &self.file {
-            file.sync_data().map_err(|e| self.error(e))?;
-        }
-        Ok(())
-    }
-
-    fn error(&self, source: std::io::Error) -> JobError {
-        JobError::Output {
-            name: self.name.clone(),
-            source,
-        }
-    }
-}
-
 enum Sink {
     Kafka(KafkaSink),
-    Lines(Lines),
+    /// Stdout, or a file appended to (a restarted job goes on writing it).
+    Lines(CloudEventLines),
 }
 
 enum DeadLetter {
     Kafka(KafkaDeadLetter),
-    Lines(Lines),
+    Lines(LineWriter),
     /// No `[dead_letter]`: rejections are counted and logged only.
     CountOnly,
 }
@@ -111,7 +54,9 @@ impl Outputs {
             Some(DeadLetterTarget::Kafka { topic }) => {
                 DeadLetter::Kafka(KafkaDeadLetter::new(&config.kafka, topic)?)
             }
-            Some(DeadLetterTarget::File { path }) => DeadLetter::Lines(Lines::append(path)?),
+            Some(DeadLetterTarget::File { path }) => {
+                DeadLetter::Lines(LineWriter::append(path).map_err(output_error)?)
+            }
             None => DeadLetter::CountOnly,
         };
         let mut outputs = Outputs {
@@ -132,6 +77,11 @@ impl Outputs {
     /// open yet: after a reload, sinks of the previous rules stay open.
     pub fn route(&mut self, program: &Program, config: &Config) -> Result<(), JobError> {
         self.encoder = CloudEventEncoder::for_kafka(program);
+        for sink in &mut self.sinks {
+            if let Sink::Lines(lines) = sink {
+                lines.set_encoder(self.encoder.clone());
+            }
+        }
         let mut routes = Vec::with_capacity(program.rules.len());
         for rule in &program.rules {
             let route = match config.sink_for(&rule.emit.name) {
@@ -153,11 +103,18 @@ impl Outputs {
             SinkTarget::Kafka { topic, mode } => {
                 Sink::Kafka(KafkaSink::new(&config.kafka, topic, *mode)?)
             }
-            SinkTarget::Stdout => Sink::Lines(Lines::stdout()),
-            SinkTarget::File { path } => Sink::Lines(Lines::append(path)?),
+            SinkTarget::Stdout => Sink::Lines(self.lines(LineWriter::stdout())),
+            SinkTarget::File { path } => {
+                Sink::Lines(self.lines(LineWriter::append(path).map_err(output_error)?))
+            }
         });
         self.targets.push(target.clone());
         Ok(self.sinks.len() - 1)
+    }
+
+    /// A CloudEvents line sink with the current encoder.
+    fn lines(&self, out: LineWriter) -> CloudEventLines {
+        CloudEventLines::new(self.encoder.clone(), out)
     }
 
     /// Hands a derived event to its rule's sink.
@@ -173,11 +130,9 @@ impl Outputs {
                     kafka.wait_for_acks().await?;
                 }
             }
-            Sink::Lines(lines) => {
-                self.buffer.clear();
-                self.encoder.encode(event, &mut self.buffer);
-                lines.write(&self.buffer)?;
-            }
+            Sink::Lines(lines) => lines
+                .write(std::slice::from_ref(event))
+                .map_err(output_error)?,
         }
         Ok(())
     }
@@ -213,7 +168,7 @@ impl Outputs {
                     raw: message.payload.clone(),
                 };
                 dead_letter::encode(stream, &source, &rejection, &mut self.buffer);
-                lines.write(&self.buffer)?;
+                lines.write(&self.buffer).map_err(output_error)?;
             }
             // Counted, and logged a batch at a time by the job.
             DeadLetter::CountOnly => {}
@@ -228,14 +183,14 @@ impl Outputs {
                 Sink::Kafka(kafka) => {
                     kafka.wait_for_acks().await?;
                 }
-                Sink::Lines(lines) => lines.flush()?,
+                Sink::Lines(lines) => lines.flush().map_err(output_error)?,
             }
         }
         match &mut self.dead_letter {
             DeadLetter::Kafka(kafka) => {
                 kafka.wait_for_acks().await?;
             }
-            DeadLetter::Lines(lines) => lines.flush()?,
+            DeadLetter::Lines(lines) => lines.flush().map_err(output_error)?,
             DeadLetter::CountOnly => {}
         }
         Ok(())
@@ -256,14 +211,18 @@ impl Outputs {
             .iter()
             .map(|s| match s {
                 Sink::Kafka(k) => format!("kafka topic {}", k.topic()),
-                Sink::Lines(l) => l.name.clone(),
+                Sink::Lines(l) => l.name().display().to_string(),
             })
             .collect();
         names.push(match &self.dead_letter {
             DeadLetter::Kafka(k) => format!("dead letters to kafka topic {}", k.topic()),
-            DeadLetter::Lines(l) => format!("dead letters to {}", l.name),
+            DeadLetter::Lines(l) => format!("dead letters to {}", l.name().display()),
             DeadLetter::CountOnly => "dead letters counted only".into(),
         });
         names
     }
+}
+
+fn output_error(error: SinkError) -> JobError {
+    JobError::Output(error)
 }

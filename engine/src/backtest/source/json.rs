@@ -23,10 +23,11 @@ use dsl::plan::StreamPlan;
 use futures::TryStreamExt;
 use operators::schema::{stream_schema, OFFSET_COLUMN};
 
-use super::{range_filter, ReadOptions, SourcedRejection};
+use super::{range_filter, ReadOptions};
 use crate::backtest::time_range::TimeRange;
 use crate::backtest::BacktestError;
 use crate::decode::StreamDecoder;
+use crate::reject::SourcedRejection;
 use crate::runner::RunError;
 use crate::source::{InputLocation, LineReader};
 
@@ -102,7 +103,7 @@ pub(super) fn decode_files(
                 // A rejection names its own file and line in it, as `eddy
                 // run` names them; only offsets count across files.
                 .extend(batch.rejects.into_iter().map(|rejection| SourcedRejection {
-                    source: name.clone(),
+                    source: Arc::from(name.as_str()),
                     rejection,
                 }));
             if batch.batch.num_rows() > 0 {

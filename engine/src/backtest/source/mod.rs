@@ -33,8 +33,11 @@ use futures::StreamExt;
 
 use super::time_range::TimeRange;
 use super::BacktestError;
-use crate::reject::Rejection;
+use crate::driver::{Origins, SourceBatch};
+use crate::reject::SourcedRejection;
+use arrow_schema::SchemaRef;
 use conform::Conformer;
+use operators::schema::stream_schema;
 
 /// How the files of an input are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,21 +111,6 @@ pub fn session(batch_size: usize) -> SessionContext {
     SessionContext::new_with_config(config)
 }
 
-/// A rejected row with the file (or input path) it came from.
-#[derive(Debug, Clone)]
-pub struct SourcedRejection {
-    pub source: String,
-    pub rejection: Rejection,
-}
-
-/// One sorted batch: accepted events in the in-flight schema, and the rows
-/// of the same stretch that could not be used.
-#[derive(Debug)]
-pub struct SourceBatch {
-    pub events: RecordBatch,
-    pub rejected: Vec<SourcedRejection>,
-}
-
 /// What the scans skipped, from DataFusion's metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ScanStats {
@@ -147,7 +135,9 @@ pub struct SortedSource {
     conformer: Option<Conformer>,
     stream: String,
     /// The input's path, as given.
-    name: String,
+    name: Arc<str>,
+    /// The stream's in-flight schema.
+    schema: SchemaRef,
     /// Rejections found before sorting (JSON lines), handed out first.
     early_rejections: Vec<SourcedRejection>,
 }
@@ -192,7 +182,8 @@ impl SortedSource {
             plan,
             conformer,
             stream: input.stream.clone(),
-            name: input.path.clone(),
+            name: Arc::from(input.path.as_str()),
+            schema: stream_schema(stream),
             early_rejections,
         })
     }
@@ -204,7 +195,7 @@ impl SortedSource {
         };
         let batch = batch.map_err(|source| BacktestError::Scan {
             stream: self.stream.clone(),
-            path: self.name.clone(),
+            path: self.name.to_string(),
             source,
         })?;
         let mut rejected = std::mem::take(&mut self.early_rejections);
@@ -216,7 +207,7 @@ impl SortedSource {
                         conformer
                             .conform(&batch)
                             .map_err(|source| BacktestError::Convert {
-                                path: self.name.clone(),
+                                path: self.name.to_string(),
                                 source,
                             })?;
                     rejected.extend(conformed.rejected.into_iter().map(|rejection| {
@@ -228,7 +219,24 @@ impl SortedSource {
                     conformed.events
                 }
             };
-        Ok(Some(SourceBatch { events, rejected }))
+        Ok(Some(SourceBatch {
+            events,
+            rejected,
+            origins: Origins::Offsets {
+                source: self.name.clone(),
+            },
+        }))
+    }
+
+    /// A batch of no events carrying `rejected`.
+    pub fn empty_batch(&self, rejected: Vec<SourcedRejection>) -> SourceBatch {
+        SourceBatch {
+            events: RecordBatch::new_empty(self.schema.clone()),
+            rejected,
+            origins: Origins::Offsets {
+                source: self.name.clone(),
+            },
+        }
     }
 
     /// Rejections not handed out with a batch (all of them when nothing

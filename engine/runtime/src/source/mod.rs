@@ -3,6 +3,7 @@
 
 pub mod file;
 pub mod lines;
+pub mod reader;
 pub mod stdin;
 
 use std::io::BufRead;

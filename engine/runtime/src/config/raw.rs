@@ -196,7 +196,7 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
 
 /// The path serde took to an error, as a dotted key, without the private
 /// fields of `toml::Spanned`.
-pub(crate) fn dotted_key(path: &serde_path_to_error::Path) -> String {
+pub fn dotted_key(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut parts = Vec::new();
     for segment in path.iter() {

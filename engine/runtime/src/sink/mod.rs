@@ -1,14 +1,17 @@
 //! Sinks: derived events as CloudEvents JSON lines, rejected input as
-//! dead-letter JSON lines.
+//! dead-letter JSON lines. The driver sees them through
+//! [`crate::driver::EventSink`] and [`crate::driver::DeadLetterOutput`].
 
 pub mod cloudevents;
 pub mod dead_letter;
 pub mod json;
+pub mod lines;
 
 use std::path::{Path, PathBuf};
 
 pub use cloudevents::CloudEventEncoder;
 pub use dead_letter::DeadLetterSink;
+pub use lines::{CloudEventLines, LineWriter};
 
 /// Errors of the sinks.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +28,9 @@ pub enum SinkError {
         #[source]
         source: std::io::Error,
     },
+    /// The reader of the output went away (a closed pipe).
+    #[error("the output was closed")]
+    Closed,
 }
 
 impl SinkError {

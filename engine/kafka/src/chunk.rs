@@ -1,30 +1,12 @@
 //! From a source batch to the decoder's input: the messages of each topic
-//! as one [`Chunk`] of records, numbered so that a record number leads back
-//! to its partition and offset (for evidence and dead-letter headers) and
-//! is the same on every run (for replay after a crash).
+//! as one [`Chunk`] of records, numbered by [`record_number`].
 
 use std::collections::BTreeMap;
 
 use super::source::SourceMessage;
+use crate::position::record_number;
 use crate::reject::{RejectReason, Rejection};
-use crate::source::lines::{Chunk, OVERSIZE_KEPT_BYTES};
-
-/// Bits of a record number that hold the offset; the partition is above.
-const OFFSET_BITS: u32 = 40;
-const OFFSET_MASK: i64 = (1 << OFFSET_BITS) - 1;
-
-/// The record number of message `offset` of `partition`: the partition in
-/// the high bits, the offset in the low 40 (a trillion messages per
-/// partition). Deterministic, and ordered like the offsets within a partition.
-pub fn record_number(partition: i32, offset: i64) -> i64 {
-    (i64::from(partition.max(0)) << OFFSET_BITS) | (offset & OFFSET_MASK)
-}
-
-/// The partition and offset of a record number.
-pub fn split_record_number(number: i64) -> (i32, i64) {
-    let partition = i32::try_from(number >> OFFSET_BITS).unwrap_or(i32::MAX);
-    (partition, number & OFFSET_MASK)
-}
+use runtime::source::lines::{Chunk, OVERSIZE_KEPT_BYTES};
 
 /// The messages of `messages` per topic, as decoder chunks. A message over
 /// `max_message_bytes` becomes an `oversize` rejection instead of a record
@@ -67,15 +49,6 @@ mod tests {
             key: None,
             payload: payload.to_vec(),
         }
-    }
-
-    #[test]
-    fn record_numbers_lead_back_to_partition_and_offset() {
-        for (partition, offset) in [(0, 0), (0, 41), (7, 1 << 39), (1000, 5)] {
-            let number = record_number(partition, offset);
-            assert_eq!(split_record_number(number), (partition, offset));
-        }
-        assert!(record_number(0, 5) < record_number(0, 6));
     }
 
     #[test]

@@ -14,6 +14,12 @@
 //! The `cloudevents-sdk` crate's rdkafka binding is not used: its 0.9
 //! release pins rdkafka 0.38 with the cmake build (no cmake here, and a
 //! second librdkafka), and the binding is small enough to write down.
+//!
+//! It builds on the runtime core (`runtime`) and must not depend on the
+//! `eddy` application.
+
+// The runtime's modules under their names in this crate's paths.
+use runtime::{checkpoint, config, pipeline, position, reject};
 
 pub mod ack;
 pub mod chunk;

@@ -15,7 +15,7 @@ use super::cloudevent::{CloudEvent, STRUCTURED_CONTENT_TYPE};
 use super::error::KafkaConnectorError;
 use crate::config::{CloudEventMode, KafkaConfig};
 use crate::pipeline::OutputEvent;
-use crate::sink::CloudEventEncoder;
+use runtime::sink::CloudEventEncoder;
 
 /// A producer of CloudEvents to one topic.
 pub struct KafkaSink {

@@ -55,7 +55,7 @@ pub mod env;
 pub mod error;
 mod raw;
 
-pub(crate) use raw::dotted_key;
+pub use raw::dotted_key;
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;

@@ -1,7 +1,7 @@
 //! A derived event in the CloudEvents Kafka protocol binding (v1.0.2).
 //!
 //! The input is the structured CloudEvent JSON that
-//! [`crate::sink::CloudEventEncoder`] writes for files and stdout, so every
+//! [`runtime::sink::CloudEventEncoder`] writes for files and stdout, so every
 //! output carries the same event. For binary mode it is split into
 //! attributes and data without re-encoding: the data's bytes, including its
 //! key order, are exactly those of the structured form.

@@ -60,3 +60,11 @@ pub struct Rejection {
     /// The raw line, possibly only its beginning (see the dead-letter sink).
     pub raw: Vec<u8>,
 }
+
+/// A rejection and the source it was read from (a file, a topic partition),
+/// as the dead-letter record names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcedRejection {
+    pub source: std::sync::Arc<str>,
+    pub rejection: Rejection,
+}

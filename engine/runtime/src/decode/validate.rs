@@ -473,7 +473,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 }
 
-pub(crate) fn type_name(ty: &DataType) -> &'static str {
+pub fn type_name(ty: &DataType) -> &'static str {
     match ty {
         DataType::String => "a string",
         DataType::Int => "an integer",

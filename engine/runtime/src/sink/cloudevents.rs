@@ -15,8 +15,8 @@
 use dsl::plan::Program;
 
 use super::json::{rfc3339_millis, write_str, write_value};
-use crate::kafka::chunk::split_record_number;
 use crate::pipeline::OutputEvent;
+use crate::position::split_record_number;
 
 /// What the envelope needs to know of one rule.
 #[derive(Debug, Clone)]

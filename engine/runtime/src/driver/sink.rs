@@ -1,0 +1,48 @@
+//! What a sink is to the driver: derived events go to an [`EventSink`],
+//! rejected input to a [`DeadLetterOutput`]. Each serializes its own way
+//! (CloudEvents JSON lines, Kafka messages, a summary) and makes what it
+//! was handed durable at [`EventSink::flush`].
+
+use crate::pipeline::OutputEvent;
+use crate::reject::SourcedRejection;
+use crate::sink::{DeadLetterSink, SinkError};
+
+/// Where derived events go.
+pub trait EventSink {
+    /// Takes derived events, in output order.
+    fn write(&mut self, events: &[OutputEvent]) -> Result<(), SinkError>;
+
+    /// Everything written so far is out (flushed, synced or acknowledged):
+    /// after each batch for a live reader, at a barrier, and at the end.
+    fn flush(&mut self) -> Result<(), SinkError>;
+}
+
+/// Where rejected input goes, with its reason.
+pub trait DeadLetterOutput {
+    /// A rejected record of input `input` (the driver's source index),
+    /// which feeds stream `stream`.
+    fn reject(
+        &mut self,
+        input: usize,
+        stream: &str,
+        rejected: &SourcedRejection,
+    ) -> Result<(), SinkError>;
+
+    /// Everything rejected so far is out; called once, at the end.
+    fn finish(&mut self) -> Result<(), SinkError>;
+}
+
+impl DeadLetterOutput for DeadLetterSink {
+    fn reject(
+        &mut self,
+        input: usize,
+        stream: &str,
+        rejected: &SourcedRejection,
+    ) -> Result<(), SinkError> {
+        self.write(input, stream, &rejected.source, &rejected.rejection)
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        DeadLetterSink::finish(self)
+    }
+}
