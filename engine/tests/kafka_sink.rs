@@ -147,6 +147,7 @@ fn takeover_output() -> (dsl::plan::Program, engine::pipeline::OutputEvent) {
                 stream: "auth".into(),
                 offset: 3,
             }],
+            evidence_omitted: 0,
             window: None,
         },
     };

@@ -25,6 +25,10 @@ pub struct DerivedMeta {
     /// Deterministic: see [`derived_id`].
     pub id: String,
     pub evidence: Vec<Evidence>,
+    /// Events that made the match but are not in `evidence` because a limit
+    /// applied (window rules list their first events only): the contract
+    /// forbids truncating evidence silently. 0 when nothing was left out.
+    pub evidence_omitted: u64,
     /// For window rules: `[start, end)` of the window that fired.
     pub window: Option<(Millis, Millis)>,
 }

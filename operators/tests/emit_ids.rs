@@ -75,6 +75,7 @@ fn info(time: Millis, key: &str, offsets: &[i64]) -> MatchInfo {
             })
             .collect(),
         evidence_hashes: offsets.iter().map(|&o| event_hash(o)).collect(),
+        evidence_omitted: 0,
         window: None,
     }
 }

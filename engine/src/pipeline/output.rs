@@ -198,6 +198,7 @@ struct MetaState {
     id: String,
     /// (step, stream, offset) of each evidence event.
     evidence: Vec<(Option<String>, String, i64)>,
+    evidence_omitted: u64,
     window: Option<(Millis, Millis)>,
 }
 
@@ -212,6 +213,7 @@ impl MetaState {
                 .iter()
                 .map(|e| (e.step.clone(), e.stream.clone(), e.offset))
                 .collect(),
+            evidence_omitted: meta.evidence_omitted,
             window: meta.window,
         }
     }
@@ -230,6 +232,7 @@ impl MetaState {
                     offset,
                 })
                 .collect(),
+            evidence_omitted: self.evidence_omitted,
             window: self.window,
         }
     }
@@ -259,6 +262,7 @@ mod tests {
                         stream: "in".into(),
                         offset: time,
                     }],
+                    evidence_omitted: time as u64,
                     window: Some((time - 5, time)),
                 })
                 .collect(),

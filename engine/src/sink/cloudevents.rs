@@ -6,11 +6,13 @@
 //!  "datacontenttype":"application/json","severity":"high",
 //!  "data":{…emitted fields in emit order…,
 //!          "evidence":[{"step":"f","stream":"auth","offset":12}],
+//!          "evidence_omitted":8,
 //!          "window":{"start":"…","end":"…"}}}
 //! ```
 //!
 //! `subject` is left out without a key, `severity` without one on the rule,
-//! `step` for evidence of non-pattern rules, and `window` for non-window rules.
+//! `step` for evidence of non-pattern rules, `evidence_omitted` when the
+//! evidence is complete, and `window` for non-window rules.
 
 use dsl::plan::Program;
 
@@ -136,6 +138,12 @@ impl CloudEventEncoder {
             }
         }
         out.push(b']');
+        // Evidence is never cut silently: say how much a limit left out.
+        if meta.evidence_omitted > 0 {
+            out.extend_from_slice(
+                format!(",\"evidence_omitted\":{}", meta.evidence_omitted).as_bytes(),
+            );
+        }
         if let Some((start, end)) = meta.window {
             out.extend_from_slice(b",\"window\":{\"start\":");
             write_str(out, &rfc3339_millis(start));
@@ -224,6 +232,7 @@ mod tests {
                     stream: "auth".into(),
                     offset: 3,
                 }],
+                evidence_omitted: 0,
                 window,
             },
         }
@@ -264,5 +273,20 @@ mod tests {
         assert!(!object.contains_key("subject"));
         assert!(!object.contains_key("severity"));
         assert!(!parsed["data"].as_object().unwrap().contains_key("window"));
+        assert!(!parsed["data"]
+            .as_object()
+            .unwrap()
+            .contains_key("evidence_omitted"));
+    }
+
+    #[test]
+    fn evidence_left_out_is_counted_after_the_evidence() {
+        let mut event = event(Some("u1"), Some((0, 60_000)));
+        event.meta.evidence_omitted = 68;
+        let text = encode(&program(None), &event);
+        assert!(
+            text.contains(r#""offset":3}],"evidence_omitted":68,"window":"#),
+            "{text}"
+        );
     }
 }

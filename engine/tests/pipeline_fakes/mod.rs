@@ -141,6 +141,7 @@ pub fn derived(
             key: None,
             id: derived_id(name, None, *time, &[*hash]),
             evidence: evidence.clone(),
+            evidence_omitted: 0,
             window: None,
         })
         .collect();

@@ -46,6 +46,9 @@ pub struct MatchInfo {
     /// The [`crate::schema::HASH_COLUMN`] values of the evidence events:
     /// they make the id (see [`derived_id`]).
     pub evidence_hashes: Vec<u64>,
+    /// Events of the match left out of `evidence` (see
+    /// [`DerivedMeta::evidence_omitted`]).
+    pub evidence_omitted: u64,
     /// `[start, end)` of the window that fired, for window rules.
     pub window: Option<(Millis, Millis)>,
 }
@@ -293,6 +296,7 @@ impl Emitter {
                 key: m.key.as_ref().map(|k| k.display().to_owned()),
                 id,
                 evidence: m.evidence,
+                evidence_omitted: m.evidence_omitted,
                 window: m.window,
             })
             .collect();

@@ -112,6 +112,7 @@ impl MatchRows {
             key: m.key.clone(),
             evidence,
             evidence_hashes: m.captures.iter().map(|c| c.event.hash).collect(),
+            evidence_omitted: 0,
             window: None,
         }
     }

@@ -53,6 +53,8 @@ struct OpenWindowsState {
     /// (Window evidence is always of the rule's stream, with no step.)
     evidence_offsets: Vec<i64>,
     evidence_hashes: Vec<u64>,
+    /// Per window, the events past its listed evidence.
+    evidence_omitted: Vec<u64>,
 }
 
 /// The deadline index, entry `i` being `(ends[i], keys[i], starts[i])`.
@@ -113,6 +115,7 @@ impl WindowOperator {
             evidence_counts: Vec::with_capacity(ids.len()),
             evidence_offsets: Vec::new(),
             evidence_hashes: Vec::new(),
+            evidence_omitted: Vec::with_capacity(ids.len()),
         };
         for id in &ids {
             let window = self.windows.get_mut(id).ok_or_else(|| {
@@ -129,6 +132,7 @@ impl WindowOperator {
                 column.push(spec.take_state(acc)?);
             }
             saved.evidence_counts.push(window.evidence.len() as u32);
+            saved.evidence_omitted.push(window.evidence_omitted);
             for (evidence, hash) in &window.evidence {
                 if evidence.stream != self.stream || evidence.step.is_some() {
                     return Err(OperatorError::State(format!(
@@ -157,6 +161,7 @@ impl WindowOperator {
             saved.starts.len(),
             saved.ends.len(),
             saved.evidence_counts.len(),
+            saved.evidence_omitted.len(),
         ]
         .iter()
         .any(|&n| n != count)
@@ -168,11 +173,12 @@ impl WindowOperator {
         let evidence = self.load_evidence(&saved)?;
 
         let mut windows = FxHashMap::with_capacity_and_hasher(count, Default::default());
-        for (((key, start), end), evidence) in keys
+        for ((((key, start), end), evidence), evidence_omitted) in keys
             .into_iter()
             .zip(saved.starts)
             .zip(saved.ends)
             .zip(evidence)
+            .zip(saved.evidence_omitted)
         {
             let window = OpenWindow {
                 end,
@@ -183,6 +189,7 @@ impl WindowOperator {
                     .collect::<Option<Vec<_>>>()
                     .ok_or_else(|| corrupt("fewer accumulator states than windows"))?,
                 evidence,
+                evidence_omitted,
             };
             if windows.insert((key, start), window).is_some() {
                 return Err(corrupt("a window saved twice"));
