@@ -200,9 +200,13 @@ pub fn evidence_schema() -> Value {
     );
     properties.insert(
         "offset".into(),
-        json!({ "type": "integer", "description": "Its Kafka offset, or its line number in an input file" }),
+        json!({ "type": "integer", "description": "Its Kafka offset, or its line number in an input file (input streams)" }),
     );
-    let mut schema = schema::object(properties, vec!["offset", "stream"]);
+    properties.insert(
+        "id".into(),
+        json!({ "type": "string", "description": "Its CloudEvent id (derived events read by a chained rule)" }),
+    );
+    let mut schema = schema::object(properties, vec!["stream"]);
     if let Some(object) = schema.as_object_mut() {
         object.insert(
             "description".into(),

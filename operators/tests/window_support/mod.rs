@@ -228,7 +228,11 @@ pub fn flatten(batches: &[DerivedBatch]) -> Vec<Out> {
                 time: meta.time,
                 window: meta.window,
                 data,
-                evidence: meta.evidence.iter().map(|e| e.offset).collect(),
+                evidence: meta
+                    .evidence
+                    .iter()
+                    .map(|e| e.at.offset().unwrap())
+                    .collect(),
                 evidence_omitted: meta.evidence_omitted,
                 id: meta.id.clone(),
             });
