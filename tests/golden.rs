@@ -174,3 +174,39 @@ fn sample_data_is_what_the_seeded_generator_writes() {
         fs::remove_dir_all(dir).ok();
     }
 }
+
+/// The contract: a derived event read by a chained rule is named in its
+/// evidence by the CloudEvent `id` it carries in the output (the fraud
+/// pack's `takeover_burst` reads `takeover`).
+#[test]
+fn chained_evidence_names_upstream_events_by_their_output_id() {
+    let pack = repo_root().join("examples/fraud");
+    let dir = scratch("fraud-chained");
+    let (derived, _, _) = run_pack(&pack, &dir, None);
+    fs::remove_dir_all(dir).ok();
+    let events: Vec<serde_json::Value> = derived
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let takeover_ids: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "eddy.takeover")
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    let chained: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["type"] == "eddy.takeover_escalation")
+        .collect();
+    assert!(!chained.is_empty(), "the sample data escalates a takeover");
+    for event in chained {
+        let evidence = event["data"]["evidence"].as_array().unwrap();
+        assert_eq!(evidence.len(), 1, "{event}");
+        let cited = &evidence[0];
+        assert_eq!(cited["stream"], "takeover", "{event}");
+        assert!(cited.get("offset").is_none(), "{event}");
+        let id = cited["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id: {event}"));
+        assert!(takeover_ids.contains(&id), "{id} is no takeover's id");
+    }
+}

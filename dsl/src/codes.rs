@@ -64,6 +64,7 @@ codes! {
     MISPLACED_NOT = "E0418": "`not` outside a sequence, around a group, or trailing a nested group",
     BAD_TIME_FIELD = "E0419": "a stream without `time`, or whose `time` names no field",
     STEP_AS_VALUE = "E0420": "a step name used as a value (use `f.field` or `count(f)`)",
+    NOT_BEFORE_OPTIONAL = "E0421": "a `not` followed only by optional steps (make one required, or put the `not` last)",
     INTERNAL = "E0499": "the checker could not finish a rule without saying why (a bug in eddy; please report it)",
 }
 

@@ -437,3 +437,55 @@ fn record_as_key() {
         "rule r\n  from auth\n  by device\n  window 5m\n  emit e { n: count() }\n"
     ));
 }
+
+#[test]
+fn not_followed_only_by_optional_steps() {
+    assert_snapshot!(diagnose(
+        "rule r\n  by payment_id\n  pattern p: payments -> not settlements -> q: payments{0,2}\n  within 30m\n  emit e { payment_id }\n"
+    ));
+}
+
+/// Codes of the diagnostics for `pattern` in a rule keyed by payment_id
+/// (empty when it compiles).
+fn pattern_codes(pattern: &str) -> Vec<&'static str> {
+    let rules = format!(
+        "rule r\n  by payment_id\n  pattern {pattern}\n  within 30m\n  emit e {{ payment_id }}\n"
+    );
+    let sources = vec![
+        dsl::Source {
+            name: "streams.eddy".into(),
+            text: common::STREAMS.into(),
+        },
+        dsl::Source {
+            name: "rules.eddy".into(),
+            text: rules,
+        },
+    ];
+    dsl::compile(&sources).1.iter().map(|d| d.code).collect()
+}
+
+#[test]
+fn not_needs_a_required_step_after_it_or_must_be_last() {
+    for optional in [
+        "p: payments -> not settlements -> q: payments?",
+        "p: payments -> not settlements -> q: payments*",
+        "p: payments -> not settlements -> q: payments{0,2}",
+        "p: payments -> not settlements -> q: payments? -> r: payments*",
+        "p: payments -> not settlements -> (q: payments | r: payments?)",
+        "p: payments -> (q: payments -> not settlements -> r: payments?)+ -> s: payments",
+        "p: payments -> not settlements -> q: payments? -> not settlements",
+    ] {
+        let codes = pattern_codes(optional);
+        assert!(codes.contains(&"E0421"), "{optional}: {codes:?}");
+    }
+    for fine in [
+        "p: payments -> not settlements",
+        "p: payments -> not settlements -> q: payments",
+        "p: payments -> not settlements -> q: payments? -> r: payments",
+        "p: payments -> not settlements -> q: payments{1,2}",
+        "p: payments -> (q: payments -> not settlements -> r: payments?) -> s: payments",
+        "p: payments -> not settlements -> (q: payments? -> r: payments)",
+    ] {
+        assert_eq!(pattern_codes(fine), Vec::<&str>::new(), "{fine}");
+    }
+}

@@ -177,7 +177,7 @@ fn a_checkpoint_of_another_format_version_is_refused() {
             error,
             CheckpointError::UnsupportedVersion {
                 found: 99,
-                supported: 1,
+                supported: 2,
                 ..
             }
         ),

@@ -101,7 +101,7 @@ fn takeover_output() -> (dsl::plan::Program, engine::pipeline::OutputEvent) {
         Catalog, EmitField, EmitPlan, Expr, ExprKind, Literal, Program, RuleKind, RulePlan,
         SimplePlan,
     };
-    use operators::{DerivedMeta, Evidence};
+    use operators::{DerivedMeta, Evidence, Locator};
 
     let field = |name: &str| EmitField {
         name: name.into(),
@@ -145,8 +145,9 @@ fn takeover_output() -> (dsl::plan::Program, engine::pipeline::OutputEvent) {
             evidence: vec![Evidence {
                 step: Some("f".into()),
                 stream: "auth".into(),
-                offset: 3,
+                at: Locator::Offset(3),
             }],
+            evidence_omitted: 0,
             window: None,
         },
     };

@@ -3,16 +3,38 @@
 
 use arrow_array::RecordBatch;
 use dsl::plan::Millis;
+use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
-/// One input event that made a match.
+/// One event that made a match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evidence {
     /// The pattern step that took the event; `None` for simple and window rules.
     pub step: Option<String>,
     pub stream: String,
-    /// The event's [`crate::schema::OFFSET_COLUMN`] value.
-    pub offset: i64,
+    pub at: Locator,
+}
+
+/// How evidence names its event (the contract): an input event by where it
+/// was read, a derived event by its CloudEvent `id` (its sequence number
+/// within the rule that emitted it would mean nothing to a consumer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Locator {
+    /// An input event's [`crate::schema::OFFSET_COLUMN`] value: a file's
+    /// 1-based line, or a Kafka record number.
+    Offset(i64),
+    /// A derived event's [`crate::schema::ID_COLUMN`] value.
+    Id(String),
+}
+
+impl Locator {
+    /// The offset of an input event; `None` for a derived one.
+    pub fn offset(&self) -> Option<i64> {
+        match self {
+            Locator::Offset(offset) => Some(*offset),
+            Locator::Id(_) => None,
+        }
+    }
 }
 
 /// The envelope of one derived event.
@@ -25,6 +47,10 @@ pub struct DerivedMeta {
     /// Deterministic: see [`derived_id`].
     pub id: String,
     pub evidence: Vec<Evidence>,
+    /// Events that made the match but are not in `evidence` because a limit
+    /// applied (window rules list their first events only): the contract
+    /// forbids truncating evidence silently. 0 when nothing was left out.
+    pub evidence_omitted: u64,
     /// For window rules: `[start, end)` of the window that fired.
     pub window: Option<(Millis, Millis)>,
 }
@@ -37,8 +63,8 @@ pub struct DerivedBatch {
     /// One row per derived event, in the schema of the rule's derived stream
     /// (`operators::schema::stream_schema` of its `StreamPlan`): the emitted
     /// fields, `time`, then the hidden columns (`__offset` is the event's
-    /// sequence number within the rule, `__hash` a hash of its id). Other
-    /// rules read it as it is.
+    /// sequence number within the rule, `__hash` a hash of its id, `__id`
+    /// its id). Other rules read it as it is.
     pub data: RecordBatch,
     /// One per row of `data`.
     pub meta: Vec<DerivedMeta>,

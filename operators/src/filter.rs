@@ -83,6 +83,7 @@ impl Operator for FilterOperator {
                 key: None,
                 evidence: vec![rows.evidence(row, &self.stream, None)],
                 evidence_hashes: vec![rows.hash(row)],
+                evidence_omitted: 0,
                 window: None,
             })
             .collect();

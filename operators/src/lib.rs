@@ -24,7 +24,7 @@ pub mod state;
 pub mod suppress;
 pub mod window;
 
-pub use derived::{DerivedBatch, DerivedMeta, Evidence};
+pub use derived::{DerivedBatch, DerivedMeta, Evidence, Locator};
 pub use error::{OperatorError, Result};
 pub use limits::{LimitHits, Limits};
 pub use operator::{Operator, StateSize};

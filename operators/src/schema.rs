@@ -10,6 +10,10 @@ use dsl::plan::{DataType, Field, StreamPlan};
 /// Where an event came from: the 1-based line of a file, or a Kafka offset.
 /// Int64. Evidence in derived events names it.
 pub const OFFSET_COLUMN: &str = "__offset";
+/// The CloudEvent `id` of a derived event. Utf8. Only derived streams have
+/// it: evidence names a derived event by its id (the contract), and input
+/// streams, the hot path, carry nothing more.
+pub const ID_COLUMN: &str = "__id";
 /// A hash of the event's raw bytes (xxh3-64). UInt64. Derived-event ids are
 /// built from these, so the same events give the same id wherever they were read.
 pub const HASH_COLUMN: &str = "__hash";
@@ -41,10 +45,13 @@ pub fn declared_schema(stream: &StreamPlan) -> SchemaRef {
 }
 
 /// The schema of a batch in flight: declared fields, then the hidden
-/// [`OFFSET_COLUMN`] and [`HASH_COLUMN`].
+/// [`OFFSET_COLUMN`] and [`HASH_COLUMN`], and for derived streams [`ID_COLUMN`].
 pub fn stream_schema(stream: &StreamPlan) -> SchemaRef {
     let mut fields: Vec<ArrowField> = stream.fields.iter().map(arrow_field).collect();
     fields.push(ArrowField::new(OFFSET_COLUMN, ArrowType::Int64, false));
     fields.push(ArrowField::new(HASH_COLUMN, ArrowType::UInt64, false));
+    if stream.derived_from.is_some() {
+        fields.push(ArrowField::new(ID_COLUMN, ArrowType::Utf8, false));
+    }
     Arc::new(Schema::new(fields))
 }

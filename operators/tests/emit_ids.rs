@@ -14,7 +14,7 @@ use operators::emit::{Emitter, MatchInfo};
 use operators::expr::ColumnLeaves;
 use operators::key::Key;
 use operators::schema::stream_schema;
-use operators::{DerivedBatch, Evidence};
+use operators::{DerivedBatch, Evidence, Locator};
 use window_support::*;
 
 /// A keyed rule emitting `{ user: <key>, score: <input column "score"> }`.
@@ -71,10 +71,11 @@ fn info(time: Millis, key: &str, offsets: &[i64]) -> MatchInfo {
             .map(|&o| Evidence {
                 step: Some("f".into()),
                 stream: STREAM.into(),
-                offset: o,
+                at: Locator::Offset(o),
             })
             .collect(),
         evidence_hashes: offsets.iter().map(|&o| event_hash(o)).collect(),
+        evidence_omitted: 0,
         window: None,
     }
 }

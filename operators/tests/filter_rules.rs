@@ -6,7 +6,7 @@ use dsl::plan::{BinaryOp, DataType, Expr, ExprKind, Millis, RuleKind, SimplePlan
 use operators::conditions::SharedConditions;
 use operators::filter::FilterOperator;
 use operators::schema::stream_schema;
-use operators::{Evidence, Operator, StateSize};
+use operators::{Evidence, Locator, Operator, StateSize};
 use window_support::*;
 
 fn value_over(limit: i64) -> Expr {
@@ -95,7 +95,7 @@ fn emits_one_event_per_matching_row_in_the_derived_schema() {
         [Evidence {
             step: None,
             stream: STREAM.into(),
-            offset: 5
+            at: Locator::Offset(5)
         }]
     );
 

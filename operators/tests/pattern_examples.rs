@@ -10,7 +10,7 @@ use datafusion_common::scalar::ScalarStructBuilder;
 use datafusion_common::ScalarValue;
 use dsl::plan::{Catalog, Millis, Program};
 use dsl::Source;
-use operators::derived::Evidence;
+use operators::derived::{Evidence, Locator};
 use operators::pattern::PatternOperator;
 use operators::schema::stream_schema;
 use operators::{DerivedBatch, Operator};
@@ -158,7 +158,7 @@ fn ev(step: &str, stream: &str, offset: i64) -> Evidence {
     Evidence {
         step: Some(step.into()),
         stream: stream.into(),
-        offset,
+        at: Locator::Offset(offset),
     }
 }
 
@@ -365,7 +365,11 @@ rule twice
     assert_eq!(emitted.len(), 1, "{emitted:?}");
     assert_eq!(emitted[0].0, 14);
     assert_eq!(emitted[0].1.as_deref(), Some("u2"));
-    let offsets: Vec<i64> = emitted[0].2.iter().map(|e| e.offset).collect();
+    let offsets: Vec<i64> = emitted[0]
+        .2
+        .iter()
+        .map(|e| e.at.offset().unwrap())
+        .collect();
     assert_eq!(offsets, vec![4, 5, 6, 7, 8]);
     let pairs = h.column("pairs");
     assert_eq!(

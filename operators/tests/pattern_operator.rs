@@ -215,7 +215,10 @@ fn from_derived(out: &[DerivedBatch]) -> Vec<RefMatch> {
                         .as_deref()
                         .and_then(|s| s.strip_prefix('s'))
                         .expect("a step");
-                    (step.parse().expect("step number"), e.offset as usize)
+                    (
+                        step.parse().expect("step number"),
+                        e.at.offset().unwrap() as usize,
+                    )
                 })
                 .collect();
             let count_of_first = taken.iter().filter(|(s, _)| *s == 0).count();

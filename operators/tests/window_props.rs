@@ -193,6 +193,44 @@ fn evidence_lists_at_most_the_first_events_of_a_window() {
     let o = &flatten(&out)[0];
     assert_eq!(o.get("n"), "100");
     assert_eq!(o.evidence, (1..=MAX_EVIDENCE as i64).collect::<Vec<_>>());
+    assert_eq!(o.evidence_omitted, 100 - MAX_EVIDENCE as u64);
+}
+
+#[test]
+fn evidence_left_out_is_counted_across_batches_and_per_window() {
+    // Hopping 20 every 10: the events at 10..20 are in two windows, each
+    // counting its own omissions; a window within the cap omits nothing.
+    let r = window_rule(
+        WindowSpec::Hopping {
+            size: 20,
+            slide: 10,
+        },
+        None,
+    );
+    let mut op = operator(&r);
+    let mut out = Vec::new();
+    let mut offset = 0;
+    let mut next = |ts| {
+        offset += 1;
+        event(ts, "a", 1, offset)
+    };
+    let first: Vec<_> = (0..30).map(|_| next(5)).collect();
+    let second: Vec<_> = (0..25).map(|_| next(15)).collect();
+    op.on_batch(STREAM, &batch(&first), &mut out).unwrap();
+    op.on_batch(STREAM, &batch(&second), &mut out).unwrap();
+    op.on_watermark(Millis::MAX, &mut out).unwrap();
+    let got: Vec<_> = flatten(&out)
+        .iter()
+        .map(|o| (o.window.unwrap(), o.evidence.len(), o.evidence_omitted))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ((-10, 10), 30, 0),
+            ((0, 20), MAX_EVIDENCE, 55 - MAX_EVIDENCE as u64),
+            ((10, 30), 25, 0),
+        ]
+    );
 }
 
 #[test]

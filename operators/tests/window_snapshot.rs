@@ -319,6 +319,38 @@ fn every_aggregate_function_survives_a_restore_mid_window() {
     }
 }
 
+#[test]
+fn evidence_left_out_survives_a_restore() {
+    let shape = RuleShape {
+        window: "window 1000ms".into(),
+        by_user: false,
+        having: false,
+        suppress: None,
+    };
+    let program = compile(&shape.text());
+    let rule = Rule::new(&program, 0);
+    // 50 events in one window: 32 listed, 18 left out, some of them
+    // before the restore and some after.
+    let events: Vec<Event> = (0..50)
+        .map(|i| Event {
+            ts: i,
+            user: Some("a"),
+            value: 1,
+            amount: None,
+        })
+        .collect();
+    let steps = steps(&program, &events, &[20, 40], false);
+    let whole = rule.uninterrupted(&steps);
+    let meta: Vec<_> = whole.iter().flat_map(|b| &b.meta).collect();
+    assert_eq!(meta.len(), 1);
+    assert_eq!(meta[0].evidence.len(), operators::window::MAX_EVIDENCE);
+    assert_eq!(meta[0].evidence_omitted, 18);
+    for cut in 0..=steps.len() {
+        let what = format!("cut {cut}");
+        assert_same_output(&rule.restarted_at(&steps, &[cut]), &whole, &what);
+    }
+}
+
 // ---- the example packs ----
 
 #[test]

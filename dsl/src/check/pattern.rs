@@ -88,6 +88,11 @@ impl<'p> Lowering<'p, '_> {
                         None => ok = false,
                     }
                 }
+                // A sequence flattened into its parent is checked there, with
+                // the parent's later steps in view.
+                if matches!(pos, Position::Root | Position::Other) {
+                    self.check_not_followers(parts);
+                }
                 ok.then_some(PatternNode::Seq(nodes))
             }
             PatternKind::Alt(parts) => {
@@ -243,5 +248,71 @@ impl<'p> Lowering<'p, '_> {
             }
             _ => Some(PatternNode::Not(id)),
         }
+    }
+
+    /// A `not` that is not last must be followed by something that needs an
+    /// event: `a -> not x -> c?` has no reading an analyst would guess (the
+    /// contract's Clarifications make it an error). Reports the first such
+    /// `not` of the sequence; any later one has the same followers.
+    fn check_not_followers(&mut self, parts: &'p [Pattern]) {
+        let mut flat = Vec::with_capacity(parts.len());
+        flatten_seq(parts, &mut flat);
+        // The first element is `NOT_FIRST`'s business, the last is a
+        // trailing `not`.
+        let Some(i) = (1..flat.len().saturating_sub(1)).find(|&i| {
+            matches!(flat[i].kind, PatternKind::Not(..))
+                && !flat[i + 1..].iter().any(|p| needs_event(p))
+        }) else {
+            return;
+        };
+        let PatternKind::Not(_, keyword) = &flat[i].kind else {
+            return;
+        };
+        let mut diag = Diagnostic::error(
+            codes::NOT_BEFORE_OPTIONAL,
+            self.file,
+            keyword.start..flat[i].span.end,
+            "expected a required step after `not`, found only optional steps",
+            "this `not` is followed only by optional steps",
+        )
+        .with_help(
+            "make a step after the `not` required (`c` or `c+` instead of `c?` or `c*`), \
+             or put the `not` last to mean \"absent until the window closes\"",
+        );
+        for follower in flat[i + 1..]
+            .iter()
+            .filter(|p| !matches!(p.kind, PatternKind::Not(..)))
+        {
+            diag = diag.with_label(follower.span.clone(), "may match no event");
+        }
+        self.diags.push(diag);
+    }
+}
+
+/// The elements of a sequence as the lowering sees them: a group holding a
+/// sequence is spliced into its parent, other groups are unwrapped.
+fn flatten_seq<'p>(parts: &'p [Pattern], out: &mut Vec<&'p Pattern>) {
+    for part in parts {
+        let mut inner = part;
+        while let PatternKind::Group(g) = &inner.kind {
+            inner = g;
+        }
+        match &inner.kind {
+            PatternKind::Seq(nested) if !std::ptr::eq(inner, part) => flatten_seq(nested, out),
+            _ => out.push(inner),
+        }
+    }
+}
+
+/// Whether every match of `p` takes at least one event.
+fn needs_event(p: &Pattern) -> bool {
+    match &p.kind {
+        PatternKind::Step(_) => true,
+        PatternKind::Not(..) => false,
+        PatternKind::Group(inner) => needs_event(inner),
+        PatternKind::Seq(parts) => parts.iter().any(needs_event),
+        PatternKind::Alt(parts) => !parts.is_empty() && parts.iter().all(needs_event),
+        PatternKind::All(members) => !members.is_empty(),
+        PatternKind::Repeat { inner, quantifier } => quantifier.value.min > 0 && needs_event(inner),
     }
 }

@@ -1,7 +1,7 @@
 //! The schemas of a derived event as CloudEvents 1.0 carry it: the whole
 //! event (structured mode, JSON lines), its `ce_*` Kafka headers (binary
 //! mode), and its `data`: the emitted fields, `evidence` and, for window
-//! rules, `window`. They follow what [`crate::sink::CloudEventEncoder`] writes.
+//! rules, `window` and `evidence_omitted`. They follow what [`crate::sink::CloudEventEncoder`] writes.
 
 use serde_json::{json, Map, Value};
 
@@ -141,7 +141,7 @@ pub fn headers_schema(event: &DerivedEvent) -> Value {
 }
 
 /// The emitted fields (always present, null when there is no value),
-/// `evidence` and, for window rules, `window`.
+/// `evidence` and, for window rules, `window` and `evidence_omitted`.
 pub fn data_schema(event: &DerivedEvent) -> Value {
     let mut properties: Map<String, Value> = event
         .fields
@@ -164,6 +164,15 @@ pub fn data_schema(event: &DerivedEvent) -> Value {
     );
     required.push("evidence");
     if event.any_windowed() {
+        // Window evidence lists a window's first events only.
+        properties.insert(
+            "evidence_omitted".into(),
+            json!({
+                "type": "integer",
+                "minimum": 1,
+                "description": "How many events behind it are not in evidence (present only when some are left out)",
+            }),
+        );
         properties.insert(
             "window".into(),
             json!({ "$ref": format!("#/components/schemas/{WINDOW_SCHEMA}") }),
@@ -191,9 +200,13 @@ pub fn evidence_schema() -> Value {
     );
     properties.insert(
         "offset".into(),
-        json!({ "type": "integer", "description": "Its Kafka offset, or its line number in an input file" }),
+        json!({ "type": "integer", "description": "Its Kafka offset, or its line number in an input file (input streams)" }),
     );
-    let mut schema = schema::object(properties, vec!["offset", "stream"]);
+    properties.insert(
+        "id".into(),
+        json!({ "type": "string", "description": "Its CloudEvent id (derived events read by a chained rule)" }),
+    );
+    let mut schema = schema::object(properties, vec!["stream"]);
     if let Some(object) = schema.as_object_mut() {
         object.insert(
             "description".into(),

@@ -9,10 +9,14 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, TimestampMillisecondType, UInt64Type};
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, TimestampMillisecondArray, UInt64Array};
+use arrow_array::{
+    ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array,
+};
 use dsl::plan::*;
 use operators::schema::stream_schema;
-use operators::{derived::derived_id, DerivedBatch, DerivedMeta, Evidence, Operator, StateSize};
+use operators::{
+    derived::derived_id, DerivedBatch, DerivedMeta, Evidence, Locator, Operator, StateSize,
+};
 
 // ---------------------------------------------------------------- plans
 
@@ -141,6 +145,7 @@ pub fn derived(
             key: None,
             id: derived_id(name, None, *time, &[*hash]),
             evidence: evidence.clone(),
+            evidence_omitted: 0,
             window: None,
         })
         .collect();
@@ -148,10 +153,12 @@ pub fn derived(
         .iter()
         .map(|m| xxhash_rust::xxh3::xxh3_64(m.id.as_bytes()))
         .collect();
+    let ids: Vec<&str> = meta.iter().map(|m| m.id.as_str()).collect();
     let columns: Vec<ArrayRef> = vec![
         Arc::new(TimestampMillisecondArray::from(times)),
         Arc::new(Int64Array::from(offsets)),
         Arc::new(UInt64Array::from(hashes)),
+        Arc::new(StringArray::from(ids)),
     ];
     DerivedBatch {
         rule,
@@ -191,7 +198,7 @@ impl Operator for Echo {
                 let evidence = vec![Evidence {
                     step: None,
                     stream: stream.into(),
-                    offset,
+                    at: Locator::Offset(offset),
                 }];
                 (time, evidence, hash)
             })

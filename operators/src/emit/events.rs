@@ -1,22 +1,25 @@
 //! The per-event columns every operator reads besides the declared fields.
 
-use arrow_array::{Array, Int64Array, RecordBatch, UInt64Array};
+use arrow_array::{Array, Int64Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType as ArrowType, Schema};
 use dsl::plan::Millis;
 
 use super::arrow_cast;
-use crate::derived::Evidence;
+use crate::derived::{Evidence, Locator};
 use crate::error::{OperatorError, Result};
-use crate::schema::{HASH_COLUMN, OFFSET_COLUMN};
+use crate::schema::{HASH_COLUMN, ID_COLUMN, OFFSET_COLUMN};
 
 /// The columns of an input event that operators read besides its fields:
-/// event time, [`OFFSET_COLUMN`] and [`HASH_COLUMN`]. Compiled once per
-/// input stream; [`EventColumns::read`] once per batch.
+/// event time, [`OFFSET_COLUMN`], [`HASH_COLUMN`] and, for derived
+/// streams, [`ID_COLUMN`]. Compiled once per input stream;
+/// [`EventColumns::read`] once per batch.
 #[derive(Debug, Clone)]
 pub struct EventColumns {
     time: usize,
     offset: usize,
     hash: usize,
+    /// `None` for input streams: their evidence names offsets.
+    id: Option<usize>,
 }
 
 impl EventColumns {
@@ -26,7 +29,13 @@ impl EventColumns {
             time: schema.index_of(time_field)?,
             offset: schema.index_of(OFFSET_COLUMN)?,
             hash: schema.index_of(HASH_COLUMN)?,
+            id: schema.index_of(ID_COLUMN).ok(),
         })
+    }
+
+    /// Whether the stream is a derived one, whose evidence names ids.
+    pub fn has_id(&self) -> bool {
+        self.id.is_some()
     }
 
     /// The batch's time, offset and hash columns, typed.
@@ -52,7 +61,23 @@ impl EventColumns {
             .downcast_ref::<UInt64Array>()
             .ok_or_else(|| OperatorError::Input(format!("{HASH_COLUMN} is not UInt64")))?
             .clone();
-        Ok(EventRows { time, offset, hash })
+        let id = self
+            .id
+            .map(|column| {
+                batch
+                    .column(column)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .cloned()
+                    .ok_or_else(|| OperatorError::Input(format!("{ID_COLUMN} is not Utf8")))
+            })
+            .transpose()?;
+        Ok(EventRows {
+            time,
+            offset,
+            hash,
+            id,
+        })
     }
 }
 
@@ -62,6 +87,7 @@ pub struct EventRows {
     time: Int64Array,
     offset: Int64Array,
     hash: UInt64Array,
+    id: Option<StringArray>,
 }
 
 impl EventRows {
@@ -91,12 +117,20 @@ impl EventRows {
         self.hash.value(row)
     }
 
+    /// How evidence names row `row`: by id for a derived stream, else by offset.
+    pub fn locator(&self, row: usize) -> Locator {
+        match &self.id {
+            Some(ids) => Locator::Id(ids.value(row).to_owned()),
+            None => Locator::Offset(self.offset(row)),
+        }
+    }
+
     /// The evidence entry naming row `row` of `stream`, taken by `step`.
     pub fn evidence(&self, row: usize, stream: &str, step: Option<&str>) -> Evidence {
         Evidence {
             step: step.map(str::to_owned),
             stream: stream.to_owned(),
-            offset: self.offset(row),
+            at: self.locator(row),
         }
     }
 }

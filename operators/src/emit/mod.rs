@@ -14,7 +14,8 @@ mod events;
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, ArrayRef, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array,
+    UInt64Array,
 };
 use arrow_schema::{DataType as ArrowType, Field as ArrowField, Schema, SchemaRef};
 use arrow_select::take::take_record_batch;
@@ -27,7 +28,7 @@ use crate::derived::{derived_id, DerivedBatch, DerivedMeta, Evidence};
 use crate::error::{OperatorError, Result};
 use crate::expr::{cast_to, column_expr, evaluate, lower, Leaves, PhysExpr};
 use crate::key::Key;
-use crate::schema::{stream_schema, HASH_COLUMN, OFFSET_COLUMN};
+use crate::schema::{stream_schema, HASH_COLUMN, ID_COLUMN, OFFSET_COLUMN};
 use crate::state::{StateReader, StateWriter};
 use crate::suppress::{Suppressor, SuppressorState};
 
@@ -46,6 +47,9 @@ pub struct MatchInfo {
     /// The [`crate::schema::HASH_COLUMN`] values of the evidence events:
     /// they make the id (see [`derived_id`]).
     pub evidence_hashes: Vec<u64>,
+    /// Events of the match left out of `evidence` (see
+    /// [`DerivedMeta::evidence_omitted`]).
+    pub evidence_omitted: u64,
     /// `[start, end)` of the window that fired, for window rules.
     pub window: Option<(Millis, Millis)>,
 }
@@ -57,6 +61,8 @@ enum Column {
     Time,
     Offset,
     Hash,
+    /// The derived event's id: chained rules name it in their evidence.
+    Id,
     /// A field of the derived stream that this rule does not emit (another
     /// rule with the same emit name does): null.
     Absent(ArrowType),
@@ -150,6 +156,7 @@ impl Emitter {
                 Ok(match name {
                     OFFSET_COLUMN => Column::Offset,
                     HASH_COLUMN => Column::Hash,
+                    ID_COLUMN => Column::Id,
                     // The event time of a derived event is the match's.
                     _ if name == stream.time_field => Column::Time,
                     _ => match rule.emit.fields.iter().find(|f| f.name == name) {
@@ -279,6 +286,7 @@ impl Emitter {
                     Column::Hash => Arc::new(UInt64Array::from_iter_values(
                         ids.iter().map(|id| xxh3_64(id.as_bytes())),
                     )),
+                    Column::Id => Arc::new(StringArray::from_iter_values(&ids)),
                     Column::Absent(ty) => arrow_array::new_null_array(ty, rows),
                 })
             })
@@ -293,6 +301,7 @@ impl Emitter {
                 key: m.key.as_ref().map(|k| k.display().to_owned()),
                 id,
                 evidence: m.evidence,
+                evidence_omitted: m.evidence_omitted,
                 window: m.window,
             })
             .collect();

@@ -26,7 +26,7 @@ use crate::expr::{evaluate_predicate, lower, FieldLeaves, PhysExpr};
 use crate::key::{Key, KeyExtractor};
 use crate::limits::{LimitHits, Limits};
 use crate::operator::{Operator, StateSize};
-use crate::schema::stream_schema;
+use crate::schema::{stream_schema, ID_COLUMN};
 
 /// One stream the pattern reads.
 struct Input {
@@ -81,7 +81,10 @@ impl PatternOperator {
             &rule.emit,
             &step_schemas,
             plan.steps.iter().map(|s| s.name.clone()).collect(),
-            inputs.iter().map(|i| i.name.clone()).collect(),
+            inputs
+                .iter()
+                .map(|i| (i.name.clone(), Arc::clone(i.projection.schema())))
+                .collect(),
         )?;
         let emitter = Emitter::new(index, rule, catalog, rows.schema(), &rows.leaves())?;
         let mut automaton = Automaton::new(nfa, plan.within, cross.steps());
@@ -154,7 +157,13 @@ fn compile_inputs(plan: &PatternPlan, rule: &RulePlan, catalog: &Catalog) -> Res
                     ))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let projection = Projection::new(&schema, &kept.get(name).cloned().unwrap_or_default());
+            let mut columns = kept.get(name).cloned().unwrap_or_default();
+            // A derived event's id goes with it into the candidates (and
+            // their snapshots): the evidence names it.
+            if schema.index_of(ID_COLUMN).is_ok() {
+                columns.insert(ID_COLUMN.to_owned());
+            }
+            let projection = Projection::new(&schema, &columns);
             Ok(Input {
                 name: name.to_owned(),
                 events: EventColumns::new(&schema, &stream.time_field)?,

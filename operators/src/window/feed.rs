@@ -19,6 +19,9 @@ pub(super) struct OpenWindow {
     pub accumulators: Vec<Box<dyn Accumulator>>,
     /// The first [`MAX_EVIDENCE`] events, with their hashes (for the id).
     pub evidence: Vec<(Evidence, u64)>,
+    /// How many events came after `evidence` was full: the derived event
+    /// reports them, as evidence is never cut silently.
+    pub evidence_omitted: u64,
 }
 
 /// Rows of a batch that fall in the same windows: same key and, for
@@ -98,11 +101,13 @@ fn feed(
         spec.update_rows(acc.as_mut(), args, rows)?;
     }
     let room = MAX_EVIDENCE.saturating_sub(window.evidence.len());
-    for &row in rows.iter().take(room) {
+    let (listed, omitted) = rows.split_at(room.min(rows.len()));
+    for &row in listed {
         let row = row as usize;
         window
             .evidence
             .push((events.evidence(row, stream, None), events.hash(row)));
     }
+    window.evidence_omitted += omitted.len() as u64;
     Ok(())
 }

@@ -19,7 +19,7 @@
 //! distinct aggregate the `having` and `emit` read — `having` filters
 //! those rows and the [`Emitter`] shapes them. The derived event's time is
 //! the window's end, its evidence the first [`MAX_EVIDENCE`] events of the
-//! window.
+//! window, and `evidence_omitted` counts the others.
 //!
 //! State is bounded by the open windows: a fired window is dropped, and a
 //! key with no open window holds nothing. Events whose key has a null
@@ -69,7 +69,7 @@ pub use assign::{hopping, tumbling, Bounds};
 
 /// At most this many events of a window are listed as evidence of its
 /// derived event (the first ones, in event-time order); the aggregates
-/// still cover every event.
+/// still cover every event, and the derived event counts those left out.
 pub const MAX_EVIDENCE: usize = 32;
 
 /// Identifies an open window: its key (`None` for rules without `by`) and
@@ -296,6 +296,7 @@ impl WindowOperator {
                 key,
                 evidence,
                 evidence_hashes,
+                evidence_omitted: window.evidence_omitted,
                 window: Some((start, end)),
             });
         }
@@ -372,6 +373,7 @@ impl WindowOperator {
                         end,
                         accumulators,
                         evidence: Vec::new(),
+                        evidence_omitted: 0,
                     },
                 );
                 self.deadlines.insert((end, key.clone(), start));

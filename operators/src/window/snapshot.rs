@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::feed::OpenWindow;
 use super::{WindowId, WindowOperator};
 use crate::aggregate::AggregateSpec;
-use crate::derived::Evidence;
+use crate::derived::{Evidence, Locator};
 use crate::emit::EmitterState;
 use crate::error::{OperatorError, Result};
 use crate::key::Key;
@@ -49,10 +49,14 @@ struct OpenWindowsState {
     accumulators: Vec<TableId>,
     /// How many of the evidence entries below are window `i`'s, in order.
     evidence_counts: Vec<u32>,
-    /// Offsets and hashes of every window's evidence events, flattened.
-    /// (Window evidence is always of the rule's stream, with no step.)
+    /// Offsets (input stream) or ids (derived stream) and hashes of every
+    /// window's evidence events, flattened; the list of the other kind is
+    /// empty. (Window evidence is always of the rule's stream, with no step.)
     evidence_offsets: Vec<i64>,
+    evidence_ids: Vec<String>,
     evidence_hashes: Vec<u64>,
+    /// Per window, the events past its listed evidence.
+    evidence_omitted: Vec<u64>,
 }
 
 /// The deadline index, entry `i` being `(ends[i], keys[i], starts[i])`.
@@ -112,7 +116,9 @@ impl WindowOperator {
             accumulators: Vec::with_capacity(self.aggregates.len()),
             evidence_counts: Vec::with_capacity(ids.len()),
             evidence_offsets: Vec::new(),
+            evidence_ids: Vec::new(),
             evidence_hashes: Vec::new(),
+            evidence_omitted: Vec::with_capacity(ids.len()),
         };
         for id in &ids {
             let window = self.windows.get_mut(id).ok_or_else(|| {
@@ -129,6 +135,7 @@ impl WindowOperator {
                 column.push(spec.take_state(acc)?);
             }
             saved.evidence_counts.push(window.evidence.len() as u32);
+            saved.evidence_omitted.push(window.evidence_omitted);
             for (evidence, hash) in &window.evidence {
                 if evidence.stream != self.stream || evidence.step.is_some() {
                     return Err(OperatorError::State(format!(
@@ -136,7 +143,16 @@ impl WindowOperator {
                         evidence.stream, self.stream
                     )));
                 }
-                saved.evidence_offsets.push(evidence.offset);
+                match (&evidence.at, self.events.has_id()) {
+                    (Locator::Offset(offset), false) => saved.evidence_offsets.push(*offset),
+                    (Locator::Id(id), true) => saved.evidence_ids.push(id.clone()),
+                    _ => {
+                        return Err(OperatorError::State(format!(
+                            "window evidence of `{}` named the other way than its stream is",
+                            self.stream
+                        )))
+                    }
+                }
                 saved.evidence_hashes.push(*hash);
             }
         }
@@ -157,6 +173,7 @@ impl WindowOperator {
             saved.starts.len(),
             saved.ends.len(),
             saved.evidence_counts.len(),
+            saved.evidence_omitted.len(),
         ]
         .iter()
         .any(|&n| n != count)
@@ -168,11 +185,12 @@ impl WindowOperator {
         let evidence = self.load_evidence(&saved)?;
 
         let mut windows = FxHashMap::with_capacity_and_hasher(count, Default::default());
-        for (((key, start), end), evidence) in keys
+        for ((((key, start), end), evidence), evidence_omitted) in keys
             .into_iter()
             .zip(saved.starts)
             .zip(saved.ends)
             .zip(evidence)
+            .zip(saved.evidence_omitted)
         {
             let window = OpenWindow {
                 end,
@@ -183,6 +201,7 @@ impl WindowOperator {
                     .collect::<Option<Vec<_>>>()
                     .ok_or_else(|| corrupt("fewer accumulator states than windows"))?,
                 evidence,
+                evidence_omitted,
             };
             if windows.insert((key, start), window).is_some() {
                 return Err(corrupt("a window saved twice"));
@@ -222,20 +241,38 @@ impl WindowOperator {
     /// Every window's evidence, in window order.
     fn load_evidence(&self, saved: &OpenWindowsState) -> Result<Vec<Vec<(Evidence, u64)>>> {
         let total: u64 = saved.evidence_counts.iter().map(|&n| u64::from(n)).sum();
-        if total != saved.evidence_offsets.len() as u64
-            || total != saved.evidence_hashes.len() as u64
-        {
+        let locators: Vec<Locator> = if self.events.has_id() {
+            if !saved.evidence_offsets.is_empty() {
+                return Err(corrupt("offsets as evidence of a derived stream"));
+            }
+            saved
+                .evidence_ids
+                .iter()
+                .cloned()
+                .map(Locator::Id)
+                .collect()
+        } else {
+            if !saved.evidence_ids.is_empty() {
+                return Err(corrupt("ids as evidence of an input stream"));
+            }
+            saved
+                .evidence_offsets
+                .iter()
+                .copied()
+                .map(Locator::Offset)
+                .collect()
+        };
+        if total != locators.len() as u64 || total != saved.evidence_hashes.len() as u64 {
             return Err(corrupt("evidence counts do not match the evidence"));
         }
-        let mut entries = saved
-            .evidence_offsets
-            .iter()
+        let mut entries = locators
+            .into_iter()
             .zip(&saved.evidence_hashes)
-            .map(|(&offset, &hash)| {
+            .map(|(at, &hash)| {
                 let evidence = Evidence {
                     step: None,
                     stream: self.stream.clone(),
-                    offset,
+                    at,
                 };
                 (evidence, hash)
             });

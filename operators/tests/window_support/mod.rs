@@ -201,6 +201,7 @@ pub struct Out {
     /// Every column of `data`, rendered, by name.
     pub data: Vec<(String, String)>,
     pub evidence: Vec<i64>,
+    pub evidence_omitted: u64,
     pub id: String,
 }
 
@@ -227,7 +228,12 @@ pub fn flatten(batches: &[DerivedBatch]) -> Vec<Out> {
                 time: meta.time,
                 window: meta.window,
                 data,
-                evidence: meta.evidence.iter().map(|e| e.offset).collect(),
+                evidence: meta
+                    .evidence
+                    .iter()
+                    .map(|e| e.at.offset().unwrap())
+                    .collect(),
+                evidence_omitted: meta.evidence_omitted,
                 id: meta.id.clone(),
             });
         }

@@ -20,8 +20,11 @@ use serde::{Deserialize, Serialize};
 
 pub use store::{CheckpointStore, DEFAULT_RETAINED};
 
-/// The version of the checkpoint file layout written by this build.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the checkpoint file layout written by this build,
+/// operator states included. 2: window state counts the evidence it left
+/// out, and evidence of derived events is an id (window state, waiting
+/// output); a version 1 checkpoint would not decode, so it is refused.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Identifies a rule set: a hash of the rule texts in order. State saved
 /// under one rule set means nothing under another.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use dsl::plan::Millis;
 use operators::state::{StateReader, StateWriter, TableId};
-use operators::{DerivedBatch, DerivedMeta, Evidence, OperatorError};
+use operators::{DerivedBatch, DerivedMeta, Evidence, Locator, OperatorError};
 use serde::{Deserialize, Serialize};
 
 /// One derived event ready for a sink.
@@ -196,8 +196,9 @@ struct MetaState {
     time: Millis,
     key: Option<String>,
     id: String,
-    /// (step, stream, offset) of each evidence event.
-    evidence: Vec<(Option<String>, String, i64)>,
+    /// (step, stream, offset or id) of each evidence event.
+    evidence: Vec<(Option<String>, String, Locator)>,
+    evidence_omitted: u64,
     window: Option<(Millis, Millis)>,
 }
 
@@ -210,8 +211,9 @@ impl MetaState {
             evidence: meta
                 .evidence
                 .iter()
-                .map(|e| (e.step.clone(), e.stream.clone(), e.offset))
+                .map(|e| (e.step.clone(), e.stream.clone(), e.at.clone()))
                 .collect(),
+            evidence_omitted: meta.evidence_omitted,
             window: meta.window,
         }
     }
@@ -224,12 +226,9 @@ impl MetaState {
             evidence: self
                 .evidence
                 .into_iter()
-                .map(|(step, stream, offset)| Evidence {
-                    step,
-                    stream,
-                    offset,
-                })
+                .map(|(step, stream, at)| Evidence { step, stream, at })
                 .collect(),
+            evidence_omitted: self.evidence_omitted,
             window: self.window,
         }
     }
@@ -254,11 +253,19 @@ mod tests {
                     time,
                     key: Some("k".into()),
                     id: format!("id-{rule}-{time}"),
-                    evidence: vec![Evidence {
-                        step: Some("s".into()),
-                        stream: "in".into(),
-                        offset: time,
-                    }],
+                    evidence: vec![
+                        Evidence {
+                            step: Some("s".into()),
+                            stream: "in".into(),
+                            at: Locator::Offset(time),
+                        },
+                        Evidence {
+                            step: Some("u".into()),
+                            stream: "up".into(),
+                            at: Locator::Id(format!("up-{time}")),
+                        },
+                    ],
+                    evidence_omitted: time as u64,
                     window: Some((time - 5, time)),
                 })
                 .collect(),

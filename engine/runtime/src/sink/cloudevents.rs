@@ -5,14 +5,20 @@
 //!  "subject":"KEY","time":"2026-01-01T00:00:00.000Z",
 //!  "datacontenttype":"application/json","severity":"high",
 //!  "data":{…emitted fields in emit order…,
-//!          "evidence":[{"step":"f","stream":"auth","offset":12}],
+//!          "evidence":[{"step":"f","stream":"auth","offset":12},
+//!                      {"step":"t","stream":"takeover","id":"…"}],
+//!          "evidence_omitted":8,
 //!          "window":{"start":"…","end":"…"}}}
 //! ```
 //!
 //! `subject` is left out without a key, `severity` without one on the rule,
-//! `step` for evidence of non-pattern rules, and `window` for non-window rules.
+//! `step` for evidence of non-pattern rules, `evidence_omitted` when the
+//! evidence is complete, and `window` for non-window rules. Evidence names
+//! an input event by `offset` (with `partition` on Kafka) and a derived
+//! event read by a chained rule by its CloudEvent `id`.
 
 use dsl::plan::Program;
+use operators::{Evidence, Locator};
 
 use super::json::{rfc3339_millis, write_str, write_value};
 use crate::pipeline::OutputEvent;
@@ -126,16 +132,16 @@ impl CloudEventEncoder {
             }
             out.extend_from_slice(b"\"stream\":");
             write_str(out, &evidence.stream);
-            if self.kafka_streams.contains(&evidence.stream) {
-                let (partition, offset) = split_record_number(evidence.offset);
-                out.extend_from_slice(
-                    format!(",\"partition\":{partition},\"offset\":{offset}}}").as_bytes(),
-                );
-            } else {
-                out.extend_from_slice(format!(",\"offset\":{}}}", evidence.offset).as_bytes());
-            }
+            self.write_locator(evidence, out);
+            out.push(b'}');
         }
         out.push(b']');
+        // Evidence is never cut silently: say how much a limit left out.
+        if meta.evidence_omitted > 0 {
+            out.extend_from_slice(
+                format!(",\"evidence_omitted\":{}", meta.evidence_omitted).as_bytes(),
+            );
+        }
         if let Some((start, end)) = meta.window {
             out.extend_from_slice(b",\"window\":{\"start\":");
             write_str(out, &rfc3339_millis(start));
@@ -144,6 +150,26 @@ impl CloudEventEncoder {
             out.push(b'}');
         }
         out.extend_from_slice(b"}}\n");
+    }
+
+    /// Where an evidence event is: its partition and offset (Kafka), its
+    /// line (files), or, for a derived event, its id.
+    fn write_locator(&self, evidence: &Evidence, out: &mut Vec<u8>) {
+        match &evidence.at {
+            Locator::Id(id) => {
+                out.extend_from_slice(b",\"id\":");
+                write_str(out, id);
+            }
+            Locator::Offset(offset) if self.kafka_streams.contains(&evidence.stream) => {
+                let (partition, offset) = split_record_number(*offset);
+                out.extend_from_slice(
+                    format!(",\"partition\":{partition},\"offset\":{offset}").as_bytes(),
+                );
+            }
+            Locator::Offset(offset) => {
+                out.extend_from_slice(format!(",\"offset\":{offset}").as_bytes());
+            }
+        }
     }
 }
 
@@ -158,7 +184,7 @@ mod tests {
     use dsl::plan::{
         Catalog, EmitField, EmitPlan, Expr, ExprKind, Literal, RuleKind, RulePlan, SimplePlan,
     };
-    use operators::{DerivedMeta, Evidence};
+    use operators::DerivedMeta;
 
     use super::*;
 
@@ -222,8 +248,9 @@ mod tests {
                 evidence: vec![Evidence {
                     step: Some("f".into()),
                     stream: "auth".into(),
-                    offset: 3,
+                    at: Locator::Offset(3),
                 }],
+                evidence_omitted: 0,
                 window,
             },
         }
@@ -264,5 +291,38 @@ mod tests {
         assert!(!object.contains_key("subject"));
         assert!(!object.contains_key("severity"));
         assert!(!parsed["data"].as_object().unwrap().contains_key("window"));
+        assert!(!parsed["data"]
+            .as_object()
+            .unwrap()
+            .contains_key("evidence_omitted"));
+    }
+
+    #[test]
+    fn a_derived_event_in_evidence_is_named_by_its_id() {
+        let mut event = event(Some("u1"), None);
+        event.meta.evidence.push(Evidence {
+            step: Some("t".into()),
+            stream: "takeover".into(),
+            at: Locator::Id("0123456789abcdef0123456789abcdef".into()),
+        });
+        let text = encode(&program(None), &event);
+        assert!(
+            text.contains(concat!(
+                r#""evidence":[{"step":"f","stream":"auth","offset":3},"#,
+                r#"{"step":"t","stream":"takeover","id":"0123456789abcdef0123456789abcdef"}]"#
+            )),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn evidence_left_out_is_counted_after_the_evidence() {
+        let mut event = event(Some("u1"), Some((0, 60_000)));
+        event.meta.evidence_omitted = 68;
+        let text = encode(&program(None), &event);
+        assert!(
+            text.contains(r#""offset":3}],"evidence_omitted":68,"window":"#),
+            "{text}"
+        );
     }
 }
