@@ -67,4 +67,18 @@ pub struct Rejection {
 pub struct SourcedRejection {
     pub source: std::sync::Arc<str>,
     pub rejection: Rejection,
+    /// For a message of a broker: what a dead-letter topic keeps of it
+    /// besides its bytes (`rejection.raw`).
+    pub record: Option<SourceRecord>,
+}
+
+/// Where a message came from, as a dead-letter topic names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// Epoch milliseconds, if the message had a timestamp.
+    pub timestamp: Option<i64>,
+    pub key: Option<Vec<u8>>,
 }

@@ -26,7 +26,7 @@ use arrow_array::types::TimestampMillisecondType;
 use arrow_array::RecordBatch;
 use dsl::plan::{Millis, Program};
 
-use crate::driver::{Driver, EventSink, Pipelines, RunError, Source, SourceEvent};
+use crate::driver::{Driver, EventSink, RunError, Source, SourceEvent};
 use crate::pipeline::{OutputEvent, PipelineError};
 use crate::sink::{CloudEventEncoder, CloudEventLines, DeadLetterSink, LineWriter, SinkError};
 use progress::ProgressLine;
@@ -116,8 +116,8 @@ struct Shared {
 }
 
 impl Source for HistorySource<'_> {
-    fn stream(&self) -> usize {
-        self.stream
+    fn stream(&self) -> Option<usize> {
+        Some(self.stream)
     }
 
     fn next(&mut self) -> Result<SourceEvent, RunError> {
@@ -147,7 +147,7 @@ impl Source for HistorySource<'_> {
         shared.reached = last_time(&batch.events, &self.time_field).or(shared.reached);
         let (rows, reached) = (shared.rows, shared.reached);
         shared.progress.update(rows, reached);
-        Ok(SourceEvent::Batch(batch))
+        Ok(SourceEvent::Batch(Box::new(batch)))
     }
 }
 
@@ -185,7 +185,6 @@ pub fn run(program: &Program, config: &BacktestConfig) -> Result<Summary, Backte
         .map_err(BacktestError::Runtime)?;
     let ctx = source::session(config.read.batch_size);
     let names: Vec<&str> = config.inputs.iter().map(|i| i.stream.as_str()).collect();
-    let pipelines = Pipelines::build(program, &names, 1)?;
     let shared = RefCell::new(Shared {
         progress: ProgressLine::new(config.progress),
         rows: 0,
@@ -199,7 +198,7 @@ pub fn run(program: &Program, config: &BacktestConfig) -> Result<Summary, Backte
             .stream_index(&input.stream)
             .ok_or_else(|| RunError::UnknownStream(input.stream.clone()))?;
         let plan = &program.catalog.streams[stream];
-        let scan = runtime.block_on(SortedSource::open(&ctx, plan, input, &config.read))?;
+        let scan = runtime.block_on(SortedSource::open(&ctx, stream, plan, input, &config.read))?;
         sources.push(Box::new(HistorySource {
             runtime: &runtime,
             stream,
@@ -222,7 +221,9 @@ pub fn run(program: &Program, config: &BacktestConfig) -> Result<Summary, Backte
         summary: &mut summary,
         out,
     };
-    let run = Driver::new(program, pipelines, &mut events, &mut dead_letter).run(&mut sources)?;
+    let run = Driver::new(program, &mut events, &mut dead_letter)
+        .inputs(&names)
+        .run(&mut sources)?;
     drop(sources);
     summary.run = run;
     if dead_letter.total() > 0 {

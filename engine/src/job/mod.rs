@@ -1,70 +1,71 @@
-//! `eddy run --config`: the long-lived streaming job on Kafka.
+//! `eddy run --config`: the long-lived streaming job on Kafka, on the one
+//! driver ([`crate::driver`]).
 //!
-//! One consumer in the group reads every input topic; the partitions it is
-//! given are grouped by number into [`task::PartitionTask`]s (partition N
-//! of every topic, one pipeline, one checkpoint store). The loop:
+//! One consumer in the group reads every input topic ([`input`]); the
+//! partitions it is given are tasks of the driver (partition N of every
+//! input topic, one pipeline, one checkpoint store). The driver runs on a
+//! thread of its own; this module's loop, on tokio, turns signals, reload
+//! requests and timers into driver [`Command`]s:
 //!
-//! 1. read a bounded batch of messages (or a rebalance, or a signal);
-//! 2. on revocation, checkpoint the revoked tasks and drop them; on
-//!    assignment, build tasks from the checkpoint their partitions resumed
-//!    from;
-//! 3. decode each partition's messages, push them to its task's pipeline,
-//!    hand derived events to the sinks and rejected messages to the dead
-//!    letter output;
-//! 4. every `checkpoint.interval`, a barrier: wait until the sinks have
-//!    everything handed to them, store every task's checkpoint, then commit
-//!    the offsets they record. Offsets are never committed before the
-//!    derived events of the messages before them are acknowledged, and
-//!    never without the state that goes with them: after a crash the job
-//!    resumes from the last checkpoint and replays what followed, and the
-//!    replayed derived events carry the ids they had the first time.
+//! - every `checkpoint.interval`, a barrier: the sinks acknowledge
+//!   everything handed to them, every task's checkpoint is stored, then the
+//!   offsets they record are committed. Offsets are never committed before
+//!   the derived events of the messages before them are acknowledged, and
+//!   never without the state that goes with them: after a crash the job
+//!   resumes from the last checkpoint and replays what followed, and the
+//!   replayed derived events carry the ids they had the first time;
+//! - on SIGHUP, `POST /reload` or a changed rule file, the rules are
+//!   compiled again and, if they are accepted, swapped in every task;
+//! - at SIGTERM or SIGINT, a last barrier, then the job stops.
 //!
-//! Backpressure: the loop hands a batch to the sinks before reading the
+//! Backpressure: the driver hands a batch to the sinks before reading the
 //! next one, and a sink with too many unacknowledged messages is waited
 //! for, so a slow broker slows consumption instead of growing memory.
 
-mod gauges;
-mod ingest;
+mod input;
 mod inputs;
-mod outputs;
+mod observer;
 mod partitioning;
-mod partitions;
-mod reloading;
 mod resume;
 pub mod rules;
-mod task;
+mod sinks;
+mod store;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::Duration;
 
 use dsl::plan::Program;
 use operators::Limits;
 use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::checkpoint::CheckpointError;
 use crate::config::Config;
 use crate::decode::DecodeError;
+use crate::driver::{Command, Control as DriverControl, Driver, Reload, RunError, Source};
 use crate::kafka::{KafkaConnectorError, KafkaSource, SourceOptions};
 use crate::metrics::Metrics;
 use crate::pipeline::PipelineError;
 use crate::reject::RejectReason;
 
+use input::{InputSettings, KafkaInput};
 use inputs::JobInputs;
-use outputs::Outputs;
+use observer::JobObserver;
 use resume::CheckpointCatalog;
 use rules::RuleWatch;
-use task::PartitionTask;
+use sinks::{JobDeadLetter, JobSinks};
+use store::CatalogStore;
 
 pub use rules::JobRules;
 
 /// How long a graceful shutdown may take to drain, checkpoint and commit.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How often the gauges (open state, watermark lag) are refreshed.
+/// How often the gauges (open state, watermark lag) are refreshed and the
+/// rule files looked at.
 const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long a checkpoint waits for the broker's high watermarks (consumer lag).
@@ -87,6 +88,8 @@ pub enum JobError {
     Decode(#[from] DecodeError),
     #[error(transparent)]
     Output(crate::sink::SinkError),
+    #[error(transparent)]
+    Run(#[from] RunError),
     #[error(
         "stream `{0}` is bound to a file in the config, but other streams read Kafka; \
          run file inputs with `eddy run RULES --input STREAM=PATH`"
@@ -102,6 +105,10 @@ pub enum JobError {
     Unsplittable(#[from] partitioning::Unsplittable),
     #[error("the shutdown did not finish within {0:?}; offsets after the last checkpoint were not committed")]
     DrainTimeout(Duration),
+    #[error("cannot start the driver thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("the driver thread stopped without a word")]
+    DriverLost,
 }
 
 /// What a job did, reported when it stops.
@@ -122,6 +129,15 @@ pub struct Control<S> {
     pub metrics: Arc<Metrics>,
 }
 
+/// The driver's commands, as the job's loop sends them.
+struct Commands(std_mpsc::Receiver<Command>);
+
+impl DriverControl for Commands {
+    fn poll(&mut self) -> Option<Command> {
+        self.0.try_recv().ok()
+    }
+}
+
 /// Runs `rules` as configured until `control.shutdown` completes, then
 /// drains, checkpoints and commits. Reloads the rules on SIGHUP, on a
 /// message of `control.reloads`, and when a rule file changes.
@@ -135,53 +151,248 @@ pub async fn run(
         mut reloads,
         metrics,
     } = control;
-    let mut watch = RuleWatch::new(&rules.files);
-    let mut job = Job::start(rules, config, metrics)?;
+    let JobRules {
+        files,
+        program,
+        ruleset,
+    } = rules;
+    let runtime = tokio::runtime::Handle::current();
+    let inputs = JobInputs::new(&program, config)?;
+    let catalog = Arc::new(CheckpointCatalog::open(&config.checkpoint.dir, ruleset)?);
+    let sinks = JobSinks::open(runtime.clone(), &program, config)?;
+    let dead_letter = JobDeadLetter::open(runtime.clone(), config)?;
+    let topics = inputs
+        .topics()
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>();
+    let source = KafkaSource::open_resuming(
+        &config.kafka,
+        &inputs.topics(),
+        catalog.clone(),
+        SourceOptions::from_config(config),
+    )?;
+    let partition_counts: BTreeMap<String, Option<usize>> = inputs
+        .inputs
+        .iter()
+        .map(|i| {
+            (
+                i.name.clone(),
+                source.partition_count(&i.topic, METADATA_TIMEOUT),
+            )
+        })
+        .collect();
+    let fits = |program: &Program| {
+        partitioning::check(program, config, |stream| {
+            partition_counts.get(stream).copied().flatten()
+        })
+    };
+    for (stream, count) in &partition_counts {
+        if count.is_none() {
+            tracing::warn!(
+                "the topic of stream `{stream}` has no metadata yet: cannot check that the \
+                 rules fit its partitions; taken as one partition"
+            );
+        }
+    }
+    fits(&program)?;
+    let mut outputs = sinks.describe();
+    outputs.push(dead_letter.describe());
+    tracing::info!(
+        "eddy job: group `{}` on {}, reading {}; writing {}; checkpoints in {}",
+        config.kafka.group_id,
+        config.kafka.brokers,
+        topics.join(", "),
+        outputs.join(", "),
+        config.checkpoint.dir.display(),
+    );
+
+    let messages_in = Arc::new(AtomicU64::new(0));
+    let input = KafkaInput::new(
+        runtime,
+        source,
+        inputs,
+        catalog.clone(),
+        metrics.clone(),
+        InputSettings {
+            max_message_bytes: config.max_message_bytes.get(),
+            idle_timeout: config.idle_partition_timeout,
+            messages_in: messages_in.clone(),
+        },
+    );
+    let (commands, received) = std_mpsc::channel();
+    let (done, finished) = oneshot::channel();
+    let job = DriverThread {
+        program: program.clone(),
+        limits: limits(config),
+        sinks,
+        dead_letter,
+        input,
+        catalog: catalog.clone(),
+        metrics: metrics.clone(),
+        commands: Commands(received),
+        checkpoint_interval: config.checkpoint.interval,
+    };
+    std::thread::Builder::new()
+        .name("eddy-driver".into())
+        .spawn(move || {
+            // The receiver is gone only when the job already stopped.
+            let _ = done.send(job.run());
+        })
+        .map_err(JobError::Spawn)?;
+
+    let mut reloader = Reloader {
+        files,
+        running: program,
+        catalog,
+        metrics: metrics.clone(),
+    };
+    let mut watch = RuleWatch::new(&reloader.files);
     let mut hangups = hangup_signals();
+    let mut rule_files = tokio::time::interval(GAUGE_INTERVAL);
     tokio::pin!(shutdown);
-    let mut last_checkpoint = Instant::now();
-    let mut last_gauges = Instant::now();
+    tokio::pin!(finished);
+    let send = |command: Command| commands.send(command).is_ok();
     loop {
-        let batch = tokio::select! {
+        tokio::select! {
             biased;
+            result = &mut finished => {
+                // The driver stops by itself only on an error.
+                return Err(match result {
+                    Ok(Err(error)) => error,
+                    _ => JobError::DriverLost,
+                });
+            }
             () = &mut shutdown => break,
             Some(()) = reloads.recv() => {
-                job.reload("POST /reload").await?;
-                continue;
+                if let Some(command) = reloader.reload("POST /reload", &fits) {
+                    send(command);
+                }
             }
             Some(()) = next_hangup(&mut hangups) => {
-                job.reload("SIGHUP").await?;
-                continue;
+                if let Some(command) = reloader.reload("SIGHUP", &fits) {
+                    send(command);
+                }
             }
-            batch = job.source.next_batch() => batch?,
-        };
-        if let Some(error) = job.catalog.take_error() {
-            return Err(error.into());
-        }
-        let received = Instant::now();
-        for event in &batch.rebalances {
-            job.rebalance(event).await?;
-        }
-        job.process(&batch.messages, received).await?;
-        job.idle_check().await?;
-        if last_checkpoint.elapsed() >= config.checkpoint.interval {
-            job.checkpoint().await?;
-            last_checkpoint = Instant::now();
-        }
-        if last_gauges.elapsed() >= GAUGE_INTERVAL {
-            job.refresh_gauges();
-            last_gauges = Instant::now();
-            if watch.changed() {
-                job.reload("a rule file changed").await?;
+            _ = rule_files.tick() => {
+                if watch.changed() {
+                    if let Some(command) = reloader.reload("a rule file changed", &fits) {
+                        send(command);
+                    }
+                }
             }
         }
     }
-    job.metrics.set_ready(false);
+    metrics.set_ready(false);
     tracing::info!("shutting down: draining, checkpointing, committing");
-    tokio::time::timeout(DRAIN_TIMEOUT, job.checkpoint())
+    send(Command::Stop);
+    let stopped = tokio::time::timeout(DRAIN_TIMEOUT, finished)
         .await
-        .map_err(|_| JobError::DrainTimeout(DRAIN_TIMEOUT))??;
-    Ok(job.summary())
+        .map_err(|_| JobError::DrainTimeout(DRAIN_TIMEOUT))?;
+    let (run, events_out, checkpoints) = stopped.map_err(|_| JobError::DriverLost)??;
+    Ok(JobSummary {
+        messages_in: messages_in.load(Ordering::Relaxed),
+        events_out,
+        rejected: run.rejected,
+        checkpoints,
+    })
+}
+
+/// Everything the driver thread owns.
+struct DriverThread {
+    program: Program,
+    limits: Limits,
+    sinks: JobSinks,
+    dead_letter: JobDeadLetter,
+    input: KafkaInput,
+    catalog: Arc<CheckpointCatalog>,
+    metrics: Arc<Metrics>,
+    commands: Commands,
+    checkpoint_interval: Duration,
+}
+
+impl DriverThread {
+    /// Runs the driver until it is told to stop: what it did, derived
+    /// events handed to a sink, checkpoints taken.
+    fn run(mut self) -> Result<(crate::driver::RunSummary, u64, u64), JobError> {
+        let mut store = CatalogStore(self.catalog);
+        let mut observer = JobObserver {
+            metrics: self.metrics,
+            checkpoints: 0,
+        };
+        let mut sources: Vec<Box<dyn Source>> = vec![Box::new(self.input)];
+        let run = Driver::new(&self.program, &mut self.sinks, &mut self.dead_letter)
+            .limits(self.limits)
+            .tasks_on_demand()
+            .checkpoints(&mut store)
+            .observer(&mut observer)
+            .control(&mut self.commands)
+            .checkpoint_every(self.checkpoint_interval)
+            .refresh_every(GAUGE_INTERVAL)
+            .run(&mut sources)?;
+        Ok((run, self.sinks.events_out(), observer.checkpoints))
+    }
+}
+
+/// Compiles the rule files again for a reload and says what changes.
+struct Reloader {
+    files: Vec<std::path::PathBuf>,
+    running: Program,
+    catalog: Arc<CheckpointCatalog>,
+    metrics: Arc<Metrics>,
+}
+
+impl Reloader {
+    /// The reload command, or `None` (logged and counted) when the files
+    /// are refused or unchanged.
+    fn reload(
+        &mut self,
+        trigger: &str,
+        fits: &impl Fn(&Program) -> Result<(), partitioning::Unsplittable>,
+    ) -> Option<Command> {
+        let refused = |metrics: &Metrics, refusal: &dyn std::fmt::Display| {
+            tracing::warn!("reload ({trigger}) refused, the running rules go on: {refusal}");
+            metrics.reload("refused");
+        };
+        let new = match rules::recompile(&self.files, &self.running) {
+            Ok(new) => new,
+            Err(refusal) => {
+                refused(&self.metrics, &refusal);
+                return None;
+            }
+        };
+        if new.ruleset == self.catalog.ruleset() {
+            tracing::info!("reload ({trigger}): the rules are unchanged");
+            return None;
+        }
+        if let Err(refusal) = fits(&new.program) {
+            refused(&self.metrics, &refusal);
+            return None;
+        }
+        let change = rules::describe_change(&self.running, &new.program);
+        let keep = new
+            .program
+            .rules
+            .iter()
+            .filter(|r| rules::unchanged(&self.running, &new.program, &r.name))
+            .map(|r| r.name.clone())
+            .collect();
+        self.running = new.program.clone();
+        Some(Command::Reload(Box::new(Reload {
+            program: new.program,
+            ruleset: new.ruleset,
+            keep,
+            note: format!("reloaded the rules ({trigger}): {change}"),
+        })))
+    }
+}
+
+fn limits(config: &Config) -> Limits {
+    Limits {
+        max_candidates_per_key: Some(config.limits.max_candidates_per_key.get()),
+        max_candidates_per_rule: Some(config.limits.max_candidates_per_rule.get()),
+        max_windows_per_rule: Some(config.limits.max_windows_per_rule.get()),
+    }
 }
 
 /// SIGHUP as a stream; `None` where it cannot be listened to.
@@ -195,91 +406,5 @@ async fn next_hangup(signals: &mut Option<Signal>) -> Option<()> {
     match signals {
         Some(signals) => signals.recv().await,
         None => std::future::pending().await,
-    }
-}
-
-struct Job {
-    program: Program,
-    /// The rule files, read again at a reload.
-    files: Vec<PathBuf>,
-    config: Config,
-    inputs: JobInputs,
-    catalog: Arc<CheckpointCatalog>,
-    source: KafkaSource,
-    outputs: Outputs,
-    tasks: BTreeMap<i32, PartitionTask>,
-    max_message_bytes: usize,
-    idle_timeout: Duration,
-    limits: Limits,
-    messages_in: u64,
-    checkpoints: u64,
-    metrics: Arc<Metrics>,
-}
-
-impl Job {
-    fn start(rules: JobRules, config: &Config, metrics: Arc<Metrics>) -> Result<Self, JobError> {
-        let JobRules {
-            files,
-            program,
-            ruleset,
-        } = rules;
-        let inputs = JobInputs::new(&program, config)?;
-        let catalog = Arc::new(CheckpointCatalog::open(&config.checkpoint.dir, ruleset)?);
-        let outputs = Outputs::open(&program, config)?;
-        let source = KafkaSource::open_resuming(
-            &config.kafka,
-            &inputs.topics(),
-            catalog.clone(),
-            SourceOptions::from_config(config),
-        )?;
-        partitioning::check(&program, config, |stream| {
-            let input = inputs.inputs.iter().find(|i| i.name == stream)?;
-            let count = source.partition_count(&input.topic, METADATA_TIMEOUT);
-            if count.is_none() {
-                tracing::warn!(
-                    "topic `{}` has no metadata yet: cannot check that the rules fit its \
-                     partitions; taken as one partition",
-                    input.topic
-                );
-            }
-            count
-        })?;
-        tracing::info!(
-            "eddy job: group `{}` on {}, reading {}; writing {}; checkpoints in {}",
-            config.kafka.group_id,
-            config.kafka.brokers,
-            inputs.topics().join(", "),
-            outputs.describe().join(", "),
-            config.checkpoint.dir.display(),
-        );
-        Ok(Job {
-            program,
-            files,
-            config: config.clone(),
-            inputs,
-            catalog,
-            source,
-            outputs,
-            tasks: BTreeMap::new(),
-            max_message_bytes: config.max_message_bytes.get(),
-            idle_timeout: config.idle_partition_timeout,
-            limits: Limits {
-                max_candidates_per_key: Some(config.limits.max_candidates_per_key.get()),
-                max_candidates_per_rule: Some(config.limits.max_candidates_per_rule.get()),
-                max_windows_per_rule: Some(config.limits.max_windows_per_rule.get()),
-            },
-            messages_in: 0,
-            checkpoints: 0,
-            metrics,
-        })
-    }
-
-    fn summary(&self) -> JobSummary {
-        JobSummary {
-            messages_in: self.messages_in,
-            events_out: self.outputs.events_out(),
-            rejected: self.outputs.rejected().clone(),
-            checkpoints: self.checkpoints,
-        }
     }
 }

@@ -8,33 +8,48 @@
 //!         rejected ──────▶ DeadLetterOutput
 //! ```
 //!
-//! Each round it takes the next event of the unfinished source whose
-//! stream has the lowest watermark (ties: declaration order), which keeps
-//! the reorder buffer small and makes the output independent of which
-//! input was read first. Late events are worded once, here, for every
-//! source. A live source that has nothing yet makes the driver hand out
-//! what is done before it waits.
+//! The input is cut into tasks (all of a file run is task 0; a job's task
+//! N is partition N of every topic), each with its own pipeline. Each round
+//! the driver first looks at its [`Control`] (checkpoint, reload, stop),
+//! then takes the next event of the unfinished source whose stream has the
+//! lowest watermark (ties: declaration order), which keeps the reorder
+//! buffer small and makes the output independent of which input was read
+//! first. Late events are worded once, here, for every source. A live
+//! source that has nothing yet makes the driver hand out what is done
+//! before it waits.
+//!
+//! A barrier (every [`Driver::checkpoint_every`], and at a stop) flushes
+//! the sinks (written, synced, acknowledged), stores every task's state
+//! with its read positions, and only then tells the sources those
+//! positions are covered, so a source never commits past what the sinks
+//! have.
 
+pub mod hooks;
 pub mod partitioned;
 pub mod sink;
 pub mod source;
+pub mod task;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use arrow_array::RecordBatch;
 use dsl::plan::{Millis, Program};
+use operators::Limits;
 
+use crate::checkpoint::CheckpointError;
 use crate::decode::DecodeError;
-use crate::pipeline::{OutputEvent, Pipeline, PipelineError, Progress};
-use crate::reject::{RejectReason, SourcedRejection};
+use crate::pipeline::{OutputEvent, PipelineError, Progress};
+use crate::reject::RejectReason;
 use crate::sink::json::rfc3339_millis;
 use crate::sink::SinkError;
 use crate::source::SourceError;
 
-use partitioned::{PartitionError, PartitionedPipeline};
+pub use hooks::{Command, Control, Never, Observer, Quiet, Reload, TaskStore};
+use partitioned::PartitionError;
 pub use sink::{DeadLetterOutput, EventSink};
-pub use source::{Origins, Source, SourceBatch, SourceEvent};
+pub use source::{MessageOrigin, Origins, Source, SourceBatch, SourceEvent};
+pub use task::{Pipelines, Task, TaskId};
 
 /// Errors that stop a run.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +64,8 @@ pub enum RunError {
     Sink(SinkError),
     #[error(transparent)]
     Partitioned(#[from] PartitionError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
     #[error("stream `{0}` is not declared")]
     UnknownStream(String),
     #[error("the reader of {0} stopped unexpectedly")]
@@ -88,136 +105,249 @@ impl RunSummary {
     }
 }
 
-/// The pipeline a run drives: one on this thread, or one per worker.
-pub enum Pipelines {
-    // Boxed to keep the variants alike in size (clippy); one per run.
-    Single(Box<Pipeline>),
-    Partitioned(PartitionedPipeline),
-}
-
-impl Pipelines {
-    /// `workers` > 1: the keys split between that many worker threads.
-    pub fn build(program: &Program, inputs: &[&str], workers: usize) -> Result<Self, RunError> {
-        Ok(if workers > 1 {
-            Pipelines::Partitioned(PartitionedPipeline::build(program, inputs, workers)?)
-        } else {
-            Pipelines::Single(Box::new(Pipeline::build(program, inputs)?))
-        })
-    }
-
-    fn push(&mut self, stream: usize, batch: &RecordBatch) -> Result<Progress, RunError> {
-        Ok(match self {
-            Pipelines::Single(p) => p.push(stream, batch)?,
-            Pipelines::Partitioned(p) => p.push(stream, batch)?,
-        })
-    }
-
-    fn finish_stream(&mut self, stream: usize) -> Result<Progress, RunError> {
-        Ok(match self {
-            Pipelines::Single(p) => p.finish_stream(stream)?,
-            Pipelines::Partitioned(p) => p.finish_stream(stream)?,
-        })
-    }
-
-    fn finish(&mut self) -> Result<Vec<OutputEvent>, RunError> {
-        Ok(match self {
-            Pipelines::Single(p) => p.finish()?,
-            Pipelines::Partitioned(p) => p.finish()?,
-        })
-    }
-
-    /// Derived events done but not handed out yet (see
-    /// [`PartitionedPipeline::flush`]).
-    fn flush(&mut self) -> Result<Vec<OutputEvent>, RunError> {
-        Ok(match self {
-            Pipelines::Single(_) => Vec::new(),
-            Pipelines::Partitioned(p) => p.flush()?,
-        })
-    }
-
-    fn stream_watermark(&self, stream: usize) -> Option<Millis> {
-        match self {
-            Pipelines::Single(p) => p.stream_watermark(stream),
-            Pipelines::Partitioned(p) => p.stream_watermark(stream),
-        }
-    }
-}
-
 /// The driver of one run over finite or live sources.
 pub struct Driver<'r> {
-    program: &'r Program,
-    pipelines: Pipelines,
+    program: Program,
+    /// Input streams of the program: (catalog index, name).
+    inputs: Vec<(usize, String)>,
+    workers: usize,
+    limits: Option<Limits>,
+    /// Tasks are made when a source assigns them, not task 0 up front.
+    tasks_on_demand: bool,
+    tasks: BTreeMap<TaskId, Task>,
     events: &'r mut dyn EventSink,
     dead_letter: &'r mut dyn DeadLetterOutput,
+    store: Option<&'r mut dyn TaskStore>,
+    observer: &'r mut dyn Observer,
+    control: &'r mut dyn Control,
+    /// Time between the end of one barrier and the next.
+    checkpoint_interval: Option<Duration>,
+    /// Time between two [`Observer::refresh`] calls.
+    refresh_interval: Option<Duration>,
     summary: RunSummary,
 }
 
 impl<'r> Driver<'r> {
+    /// A driver of `program`'s rules writing to `events` and `dead_letter`:
+    /// one task on one pipeline, no checkpoints, no commands, until told
+    /// otherwise.
     pub fn new(
-        program: &'r Program,
-        pipelines: Pipelines,
+        program: &Program,
         events: &'r mut dyn EventSink,
         dead_letter: &'r mut dyn DeadLetterOutput,
     ) -> Self {
         Driver {
-            program,
-            pipelines,
+            program: program.clone(),
+            inputs: program
+                .input_streams()
+                .map(|(index, stream)| (index, stream.name.clone()))
+                .collect(),
+            workers: 1,
+            limits: None,
+            tasks_on_demand: false,
+            tasks: BTreeMap::new(),
             events,
             dead_letter,
+            store: None,
+            // Zero-sized: leaking them allocates nothing.
+            observer: Box::leak(Box::new(Quiet)),
+            control: Box::leak(Box::new(Never)),
+            checkpoint_interval: None,
+            refresh_interval: None,
             summary: RunSummary::default(),
         }
     }
 
-    /// Runs `sources` to their end, then moves time to its end (open windows
-    /// close, trailing `not` steps fire) and flushes the sinks.
+    /// The input streams, by name, when not every stream a rule reads is
+    /// given (a test run).
+    pub fn inputs(mut self, names: &[&str]) -> Self {
+        self.inputs = names
+            .iter()
+            .filter_map(|name| Some((self.program.catalog.stream_index(name)?, name.to_string())))
+            .collect();
+        self
+    }
+
+    /// Task 0 on `workers` threads, its keys split between them.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// Caps on every task's operator state.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// Tasks come and go as the sources assign and revoke them.
+    pub fn tasks_on_demand(mut self) -> Self {
+        self.tasks_on_demand = true;
+        self
+    }
+
+    /// Tasks resume from `store` and checkpoint into it.
+    pub fn checkpoints(mut self, store: &'r mut dyn TaskStore) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    pub fn observer(mut self, observer: &'r mut dyn Observer) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    pub fn control(mut self, control: &'r mut dyn Control) -> Self {
+        self.control = control;
+        self
+    }
+
+    /// A barrier `interval` after the end of the last one.
+    pub fn checkpoint_every(mut self, interval: Duration) -> Self {
+        self.checkpoint_interval = Some(interval);
+        self
+    }
+
+    /// [`Observer::refresh`] every `interval`.
+    pub fn refresh_every(mut self, interval: Duration) -> Self {
+        self.refresh_interval = Some(interval);
+        self
+    }
+
+    /// Runs `sources` until they end (then moves time to its end: open
+    /// windows close, trailing `not` steps fire, and the sinks are
+    /// finished) or until [`Command::Stop`] (then takes a last checkpoint).
     pub fn run(mut self, sources: &mut [Box<dyn Source + '_>]) -> Result<RunSummary, RunError> {
+        if !self.tasks_on_demand {
+            let names: Vec<&str> = self.inputs.iter().map(|(_, n)| n.as_str()).collect();
+            let mut pipelines = Pipelines::build(&self.program, &names, self.workers)?;
+            if let (Pipelines::Single(pipeline), Some(limits)) = (&mut pipelines, &self.limits) {
+                pipeline.set_limits(limits);
+            }
+            self.tasks.insert(0, Task::new(pipelines));
+        }
         let mut live = vec![true; sources.len()];
-        // Each round takes one event of a source; sources end.
-        while let Some(next) = self.next_input(sources, &live) {
+        let mut last_checkpoint = Instant::now();
+        let mut last_refresh = Instant::now();
+        let due =
+            |last: Instant, every: Option<Duration>| every.is_some_and(|e| last.elapsed() >= e);
+        // Each round carries out what is due or takes one event of a
+        // source; finite sources end, live ones run until told to stop.
+        loop {
+            match self.control.poll() {
+                Some(Command::Stop) => {
+                    self.checkpoint(sources)?;
+                    return Ok(self.summary);
+                }
+                Some(Command::Reload(reload)) => {
+                    self.reload(*reload, sources)?;
+                    last_checkpoint = Instant::now();
+                }
+                None => {}
+            }
+            if due(last_refresh, self.refresh_interval) {
+                self.observer.refresh(&self.program, &self.tasks);
+                last_refresh = Instant::now();
+            }
+            if due(last_checkpoint, self.checkpoint_interval) {
+                self.checkpoint(sources)?;
+                last_checkpoint = Instant::now();
+            }
+            let Some(next) = self.next_input(sources, &live) else {
+                break;
+            };
             let source = &mut sources[next];
             let event = match source.try_next()? {
                 Some(event) => event,
                 None => {
                     // A live input has nothing yet: what is done goes out
                     // before the wait.
-                    let done = self.pipelines.flush()?;
-                    self.write_events(&done, true)?;
+                    self.flush_tasks()?;
                     source.next()?
                 }
             };
             let stream = source.stream();
             match event {
-                SourceEvent::Batch(batch) => self.ingest(next, stream, batch)?,
+                SourceEvent::Batch(batch) => self.ingest(next, *batch)?,
                 SourceEvent::End => {
                     live[next] = false;
-                    let progress = self.pipelines.finish_stream(stream)?;
-                    self.write_events(&progress.ready, false)?;
+                    if let Some(stream) = stream {
+                        self.end_stream(stream)?;
+                    }
                 }
+                SourceEvent::Assigned(tasks) => {
+                    for task in tasks {
+                        self.task(task)?;
+                    }
+                    self.observer.tasks_changed(self.tasks.len());
+                }
+                SourceEvent::Revoked(tasks) => self.hand_back(&tasks)?,
+                SourceEvent::Idle { task, stream, idle } => {
+                    let progress = self.task(task)?.set_idle(stream, idle)?;
+                    self.write_events(&progress.ready, None)?;
+                }
+                SourceEvent::Quiet => {}
             }
         }
-        let rest = self.pipelines.finish()?;
-        self.write_events(&rest, false)?;
+        let mut rest = Vec::new();
+        for task in self.tasks.values_mut() {
+            rest.extend(task.pipelines.finish()?);
+        }
+        self.write_events(&rest, None)?;
         self.events.flush()?;
         self.dead_letter.finish()?;
         Ok(self.summary)
     }
 
-    /// Pushes a batch of source `input` (feeding catalog stream `stream`),
-    /// sends its rejected and late records to the dead letter and the
-    /// derived events it completed to the sink.
-    fn ingest(&mut self, input: usize, stream: usize, batch: SourceBatch) -> Result<(), RunError> {
-        let plan = &self.program.catalog.streams[stream];
+    /// Task `task`, built (and restored from the store) if it is new.
+    fn task(&mut self, task: TaskId) -> Result<&mut Task, RunError> {
+        if !self.tasks.contains_key(&task) {
+            let names: Vec<&str> = self.inputs.iter().map(|(_, n)| n.as_str()).collect();
+            let limits = self.limits.unwrap_or_default();
+            let mut built = Task::build(&self.program, &names, &limits)?;
+            let mut resumed_from = None;
+            if let Some(store) = self.store.as_mut() {
+                if let Some(checkpoint) = store.load(task)? {
+                    built.restore(task, &checkpoint)?;
+                    resumed_from = Some(checkpoint.id);
+                }
+            }
+            self.observer.task_started(task, resumed_from);
+            self.tasks.insert(task, built);
+        }
+        self.tasks
+            .get_mut(&task)
+            .ok_or_else(|| RunError::UnknownStream(format!("task {task}")))
+    }
+
+    /// Pushes a batch of source `input` to its task, sends its rejected and
+    /// late records to the dead letter and the derived events it completed
+    /// to the sink.
+    fn ingest(&mut self, input: usize, batch: SourceBatch) -> Result<(), RunError> {
+        let stream = batch.stream;
+        let task = self.task(batch.task)?;
+        for (topic, next) in &batch.consumed {
+            task.consumed(topic, *next);
+        }
         let progress = if batch.events.num_rows() > 0 {
-            self.summary.events_in += batch.events.num_rows() as u64;
-            self.pipelines.push(stream, &batch.events)?
+            task.pipelines.push(stream, &batch.events)?
         } else {
             Progress::default()
         };
-        let late = progress.late.iter().map(|late| {
-            let detail = late_detail(late.time, late.watermark, &plan.name, plan.lateness);
-            batch.late_rejection(late, detail)
-        });
-        let late: Vec<SourcedRejection> = late.collect();
+        let plan = &self.program.catalog.streams[stream];
+        if batch.events.num_rows() > 0 {
+            let rows = batch.events.num_rows() as u64;
+            self.summary.events_in += rows;
+            self.observer.events_in(&plan.name, rows);
+        }
+        let late: Vec<_> = progress
+            .late
+            .iter()
+            .map(|late| {
+                let detail = late_detail(late.time, late.watermark, &plan.name, plan.lateness);
+                batch.late_rejection(late, detail)
+            })
+            .collect();
         let in_line_order = matches!(batch.origins, Origins::Chunk { .. });
         let mut rejections = batch.rejected;
         rejections.extend(late);
@@ -227,46 +357,170 @@ impl<'r> Driver<'r> {
             // their rejections over in their own order, e.g. a sorted scan.)
             rejections.sort_by_key(|r| r.rejection.line);
         }
+        let mut counts: BTreeMap<RejectReason, usize> = BTreeMap::new();
         for rejected in &rejections {
-            *self
-                .summary
-                .rejected
-                .entry(rejected.rejection.reason)
-                .or_default() += 1;
+            let reason = rejected.rejection.reason;
+            *self.summary.rejected.entry(reason).or_default() += 1;
+            *counts.entry(reason).or_default() += 1;
+            self.observer.rejected(&plan.name, reason);
             self.dead_letter.reject(input, &plan.name, rejected)?;
+        }
+        if let Some(first) = rejections.first() {
+            self.observer.rejected_batch(&first.source, &counts);
         }
         // A reader of a live output (a pipe from stdin) sees each batch's
         // derived events now, not when a buffer fills.
-        self.write_events(&progress.ready, true)
-    }
-
-    fn write_events(&mut self, events: &[OutputEvent], flush: bool) -> Result<(), RunError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        self.summary.events_out += events.len() as u64;
-        self.events.write(events)?;
-        if flush {
+        self.write_events(&progress.ready, batch.received)?;
+        if !progress.ready.is_empty() {
             self.events.flush()?;
         }
         Ok(())
     }
 
-    /// The unfinished source with the lowest watermark (ties: declaration
-    /// order of their streams).
+    /// Stream `stream` has ended in every task.
+    fn end_stream(&mut self, stream: usize) -> Result<(), RunError> {
+        let mut ready = Vec::new();
+        for task in self.tasks.values_mut() {
+            ready.extend(task.pipelines.finish_stream(stream)?.ready);
+        }
+        self.write_events(&ready, None)
+    }
+
+    /// Derived events the tasks' workers have done, written and flushed.
+    fn flush_tasks(&mut self) -> Result<(), RunError> {
+        let mut done = Vec::new();
+        for task in self.tasks.values_mut() {
+            done.extend(task.pipelines.flush()?);
+        }
+        self.write_events(&done, None)?;
+        if !done.is_empty() {
+            self.events.flush()?;
+        }
+        Ok(())
+    }
+
+    fn write_events(
+        &mut self,
+        events: &[OutputEvent],
+        received: Option<Instant>,
+    ) -> Result<(), RunError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.summary.events_out += events.len() as u64;
+        self.events.write(events)?;
+        for event in events {
+            if let Some(rule) = self.program.rules.get(event.rule) {
+                self.observer.derived(&rule.name);
+            }
+        }
+        if let Some(received) = received {
+            self.observer
+                .latency(received.elapsed(), events.len() as u64);
+        }
+        Ok(())
+    }
+
+    /// The sinks have everything handed to them so far.
+    fn barrier(&mut self) -> Result<(), RunError> {
+        self.events.flush()?;
+        self.dead_letter.flush()?;
+        Ok(())
+    }
+
+    /// A barrier, then every task's state stored with its positions, then
+    /// the sources told the positions are covered.
+    fn checkpoint(&mut self, sources: &mut [Box<dyn Source + '_>]) -> Result<(), RunError> {
+        let started = Instant::now();
+        self.barrier()?;
+        let Some(store) = self.store.as_mut() else {
+            return Ok(());
+        };
+        if self.tasks.is_empty() {
+            return Ok(());
+        }
+        let mut positions = Vec::new();
+        let mut bytes = 0;
+        for (&id, task) in &mut self.tasks {
+            let mut checkpoint = store.begin(id)?;
+            task.fill(id, &self.inputs, &mut checkpoint)?;
+            store.save(id, &checkpoint)?;
+            bytes += checkpoint
+                .operators
+                .iter()
+                .map(|o| o.state.len() as u64)
+                .sum::<u64>();
+            positions.extend(checkpoint.offsets);
+        }
+        for source in sources.iter_mut() {
+            source.commit(&positions)?;
+        }
+        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        self.observer.checkpointed(&ids, started.elapsed(), bytes);
+        Ok(())
+    }
+
+    /// Stores the state of tasks this run no longer owns, so their next
+    /// owner resumes from it, and drops them.
+    fn hand_back(&mut self, tasks: &[TaskId]) -> Result<(), RunError> {
+        if tasks.iter().any(|t| self.tasks.contains_key(t)) {
+            self.barrier()?;
+            for id in tasks {
+                let Some(mut task) = self.tasks.remove(id) else {
+                    continue;
+                };
+                if let Some(store) = self.store.as_mut() {
+                    let mut checkpoint = store.begin(*id)?;
+                    task.fill(*id, &self.inputs, &mut checkpoint)?;
+                    store.save(*id, &checkpoint)?;
+                }
+            }
+        }
+        self.observer.tasks_changed(self.tasks.len());
+        Ok(())
+    }
+
+    /// Swaps the rules in every task (see [`Reload`]), then checkpoints at
+    /// once: the newest checkpoint must be of the running rules.
+    fn reload(
+        &mut self,
+        reload: Reload,
+        sources: &mut [Box<dyn Source + '_>],
+    ) -> Result<(), RunError> {
+        self.barrier()?;
+        let names: Vec<&str> = self.inputs.iter().map(|(_, n)| n.as_str()).collect();
+        let limits = self.limits.unwrap_or_default();
+        for task in self.tasks.values_mut() {
+            task.reload(&reload.program, &names, &limits, &reload.keep)?;
+        }
+        self.events.set_program(&reload.program)?;
+        self.program = reload.program;
+        if let Some(store) = self.store.as_mut() {
+            store.set_ruleset(reload.ruleset);
+        }
+        self.checkpoint(sources)?;
+        self.observer.reloaded(&reload.note);
+        Ok(())
+    }
+
+    /// The unfinished source of one stream with the lowest watermark (ties:
+    /// declaration order of their streams); a source of several streams
+    /// comes first.
     fn next_input(&self, sources: &[Box<dyn Source + '_>], live: &[bool]) -> Option<usize> {
+        let watermark = |stream: usize| {
+            self.tasks
+                .values()
+                .filter_map(|t| t.pipelines.stream_watermark(stream))
+                .min()
+                .unwrap_or(Millis::MIN)
+        };
         sources
             .iter()
             .enumerate()
             .filter(|(i, _)| live[*i])
-            .min_by_key(|(_, source)| {
-                let stream = source.stream();
-                (
-                    self.pipelines
-                        .stream_watermark(stream)
-                        .unwrap_or(Millis::MIN),
-                    stream,
-                )
+            .min_by_key(|(_, source)| match source.stream() {
+                Some(stream) => (watermark(stream), stream),
+                None => (Millis::MIN, 0),
             })
             .map(|(i, _)| i)
     }

@@ -3,6 +3,8 @@
 //! (CloudEvents JSON lines, Kafka messages, a summary) and makes what it
 //! was handed durable at [`EventSink::flush`].
 
+use dsl::plan::Program;
+
 use crate::pipeline::OutputEvent;
 use crate::reject::SourcedRejection;
 use crate::sink::{DeadLetterSink, SinkError};
@@ -15,6 +17,11 @@ pub trait EventSink {
     /// Everything written so far is out (flushed, synced or acknowledged):
     /// after each batch for a live reader, at a barrier, and at the end.
     fn flush(&mut self) -> Result<(), SinkError>;
+
+    /// The rules were reloaded: events of `program`'s rules follow.
+    fn set_program(&mut self, _program: &Program) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
 
 /// Where rejected input goes, with its reason.
@@ -28,7 +35,14 @@ pub trait DeadLetterOutput {
         rejected: &SourcedRejection,
     ) -> Result<(), SinkError>;
 
-    /// Everything rejected so far is out; called once, at the end.
+    /// Everything rejected so far is out, at a barrier. Outputs that
+    /// write everything at the end (a grouped dead-letter file) need not.
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Everything rejected so far is out; called once, at the end of a
+    /// finite run.
     fn finish(&mut self) -> Result<(), SinkError>;
 }
 

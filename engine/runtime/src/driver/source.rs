@@ -6,21 +6,26 @@
 //! a connector means implementing [`Source`] for it.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::RecordBatch;
 use operators::schema::OFFSET_COLUMN;
 
+use super::task::TaskId;
 use super::RunError;
-use crate::reject::{RejectReason, Rejection, SourcedRejection};
+use crate::checkpoint::SourceOffset;
+use crate::reject::{RejectReason, Rejection, SourceRecord, SourcedRejection};
 use crate::source::Chunk;
 use crate::time::LateEvent;
 
 /// One input of the driver.
 pub trait Source {
-    /// The catalog index of the stream it feeds.
-    fn stream(&self) -> usize;
+    /// The catalog index of the stream it feeds, for a source of one stream:
+    /// the driver reads those in watermark order. `None` for a source of
+    /// several streams (a consumer of several topics).
+    fn stream(&self) -> Option<usize>;
 
     /// The next event, waiting for it if none is there yet.
     fn next(&mut self) -> Result<SourceEvent, RunError>;
@@ -31,23 +36,54 @@ pub trait Source {
     fn try_next(&mut self) -> Result<Option<SourceEvent>, RunError> {
         self.next().map(Some)
     }
+
+    /// A checkpoint now covers `positions` (stored with the state that
+    /// goes with them): the source may commit them where it reads from.
+    fn commit(&mut self, _positions: &[SourceOffset]) -> Result<(), RunError> {
+        Ok(())
+    }
 }
 
 /// What a [`Source`] yields.
 pub enum SourceEvent {
-    Batch(SourceBatch),
+    // Boxed: the other variants are small, and a batch is one per chunk.
+    Batch(Box<SourceBatch>),
     /// The source has nothing more: its stream no longer holds time back.
     End,
+    /// These tasks are now this run's (partitions assigned).
+    Assigned(Vec<TaskId>),
+    /// These tasks are no longer this run's (partitions revoked): their
+    /// state is stored for whoever takes them next.
+    Revoked(Vec<TaskId>),
+    /// Stream `stream` of task `task` had no input for a while (`idle`),
+    /// or has some again: an idle input does not hold time back.
+    Idle {
+        task: TaskId,
+        stream: usize,
+        idle: bool,
+    },
+    /// Nothing arrived within the source's wait: the driver looks at its
+    /// commands and asks again.
+    Quiet,
 }
 
-/// Decoded events of a source's stream, in arrival order.
+/// Decoded events of one stream, in arrival order.
 pub struct SourceBatch {
+    /// The task whose input they are (0 for a run without partitions).
+    pub task: TaskId,
+    /// Catalog index of the stream.
+    pub stream: usize,
     /// In the stream's in-flight schema; may be empty.
     pub events: RecordBatch,
     /// The records of this batch that could not be decoded.
     pub rejected: Vec<SourcedRejection>,
     /// Where each row of `events` came from.
     pub origins: Origins,
+    /// Read positions the batch takes its task past: (topic, next offset).
+    pub consumed: Vec<(String, i64)>,
+    /// When its records were read: the latency of what they complete is
+    /// measured from here.
+    pub received: Option<Instant>,
 }
 
 /// Where the rows of a [`SourceBatch`] came from, for the dead-letter
@@ -62,12 +98,24 @@ pub enum Origins {
     /// Rows are named by their offset column only (their raw record is not
     /// kept past decoding).
     Offsets { source: Arc<str> },
+    /// Row `i` is message `messages[chunk_lines[i]]` of a broker.
+    Messages {
+        source: Arc<str>,
+        chunk_lines: Vec<usize>,
+        messages: Vec<MessageOrigin>,
+    },
+}
+
+/// One message of a broker: where it was and its bytes, unchanged.
+pub struct MessageOrigin {
+    pub record: SourceRecord,
+    pub payload: Vec<u8>,
 }
 
 impl SourceBatch {
     /// The dead-letter record of `late`, an event of this batch.
     pub fn late_rejection(&self, late: &LateEvent, detail: String) -> SourcedRejection {
-        let (source, line, raw) = match &self.origins {
+        let (source, line, raw, record) = match &self.origins {
             Origins::Chunk {
                 source,
                 chunk,
@@ -78,10 +126,27 @@ impl SourceBatch {
                     source.clone(),
                     chunk.lines[index].0,
                     chunk.line_bytes(index).to_vec(),
+                    None,
                 )
             }
-            Origins::Offsets { source } => {
-                (source.clone(), offset(&self.events, late.row), Vec::new())
+            Origins::Offsets { source } => (
+                source.clone(),
+                offset(&self.events, late.row),
+                Vec::new(),
+                None,
+            ),
+            Origins::Messages {
+                source,
+                chunk_lines,
+                messages,
+            } => {
+                let message = &messages[chunk_lines[late.row]];
+                (
+                    source.clone(),
+                    message.record.offset,
+                    message.payload.clone(),
+                    Some(message.record.clone()),
+                )
             }
         };
         SourcedRejection {
@@ -92,6 +157,7 @@ impl SourceBatch {
                 detail,
                 raw,
             },
+            record,
         }
     }
 }

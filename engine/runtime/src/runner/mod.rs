@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use dsl::plan::Program;
 
 pub use crate::driver::{late_detail, RunError, RunSummary};
-use crate::driver::{Driver, Pipelines, Source};
+use crate::driver::{Driver, Source};
 use crate::sink::{CloudEventEncoder, CloudEventLines, DeadLetterSink, LineWriter};
 use crate::source::reader::{LineOptions, LineSource};
 use crate::source::{InputLocation, DEFAULT_MAX_LINE_BYTES};
@@ -63,7 +63,6 @@ impl RunConfig {
 /// Runs `program` over the configured inputs.
 pub fn run(program: &Program, config: &RunConfig) -> Result<RunSummary, RunError> {
     let input_names: Vec<&str> = config.inputs.iter().map(|i| i.stream.as_str()).collect();
-    let pipelines = Pipelines::build(program, &input_names, config.workers)?;
     let out = match &config.output {
         OutputTarget::Stdout => LineWriter::stdout(),
         OutputTarget::File(path) => LineWriter::create(path)?,
@@ -86,8 +85,10 @@ pub fn run(program: &Program, config: &RunConfig) -> Result<RunSummary, RunError
             .map_err(RunError::Spawn)?;
         sources.push(Box::new(source));
     }
-    let mut summary =
-        Driver::new(program, pipelines, &mut events, &mut dead_letter).run(&mut sources)?;
+    let mut summary = Driver::new(program, &mut events, &mut dead_letter)
+        .inputs(&input_names)
+        .workers(config.workers)
+        .run(&mut sources)?;
     if dead_letter.total() > 0 {
         summary.dead_letter = Some(dead_letter.path().to_path_buf());
     }

@@ -31,6 +31,9 @@ pub enum SinkError {
     /// The reader of the output went away (a closed pipe).
     #[error("the output was closed")]
     Closed,
+    /// A sink of a connector (a broker) failed.
+    #[error(transparent)]
+    Connector(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl SinkError {
@@ -39,6 +42,10 @@ impl SinkError {
             path: path.to_path_buf(),
             source,
         }
+    }
+
+    pub fn connector(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        SinkError::Connector(Box::new(error))
     }
 
     pub fn write(path: &Path, source: std::io::Error) -> Self {

@@ -52,7 +52,7 @@ impl LineSource {
         thread::Builder::new()
             .name(format!("eddy-read-{}", plan.name))
             .spawn(move || {
-                let last = match read_all(&plan, &location, options, &tx) {
+                let last = match read_all(stream, &plan, &location, options, &tx) {
                     Ok(()) => ReaderMessage::End,
                     Err(error) => ReaderMessage::Failed(error),
                 };
@@ -68,7 +68,7 @@ impl LineSource {
 
     fn event(&self, message: ReaderMessage) -> Result<SourceEvent, RunError> {
         match message {
-            ReaderMessage::Batch(batch) => Ok(SourceEvent::Batch(batch)),
+            ReaderMessage::Batch(batch) => Ok(SourceEvent::Batch(Box::new(batch))),
             ReaderMessage::Failed(error) => Err(error),
             ReaderMessage::End => Ok(SourceEvent::End),
         }
@@ -76,8 +76,8 @@ impl LineSource {
 }
 
 impl Source for LineSource {
-    fn stream(&self) -> usize {
-        self.stream
+    fn stream(&self) -> Option<usize> {
+        Some(self.stream)
     }
 
     fn next(&mut self) -> Result<SourceEvent, RunError> {
@@ -98,6 +98,7 @@ impl Source for LineSource {
 }
 
 fn read_all(
+    index: usize,
     stream: &StreamPlan,
     location: &InputLocation,
     options: LineOptions,
@@ -123,9 +124,12 @@ fn read_all(
             .map(|rejection| SourcedRejection {
                 source: source.clone(),
                 rejection,
+                record: None,
             })
             .collect();
         let batch = SourceBatch {
+            task: 0,
+            stream: index,
             events: decoded.batch,
             rejected,
             origins: Origins::Chunk {
@@ -133,6 +137,8 @@ fn read_all(
                 chunk,
                 chunk_lines: decoded.chunk_lines,
             },
+            consumed: Vec::new(),
+            received: None,
         };
         if tx.send(ReaderMessage::Batch(batch)).is_err() {
             return Ok(());

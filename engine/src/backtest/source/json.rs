@@ -105,6 +105,7 @@ pub(super) fn decode_files(
                 .extend(batch.rejects.into_iter().map(|rejection| SourcedRejection {
                     source: Arc::from(name.as_str()),
                     rejection,
+                    record: None,
                 }));
             if batch.batch.num_rows() > 0 {
                 decoded

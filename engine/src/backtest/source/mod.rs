@@ -134,6 +134,8 @@ pub struct SortedSource {
     /// `None` when the batches are in flight already (JSON lines).
     conformer: Option<Conformer>,
     stream: String,
+    /// The stream's catalog index.
+    index: usize,
     /// The input's path, as given.
     name: Arc<str>,
     /// The stream's in-flight schema.
@@ -146,6 +148,7 @@ impl SortedSource {
     /// Plans and starts the scan of `input`.
     pub async fn open(
         ctx: &SessionContext,
+        index: usize,
         stream: &StreamPlan,
         input: &HistoryInput,
         options: &ReadOptions,
@@ -182,6 +185,7 @@ impl SortedSource {
             plan,
             conformer,
             stream: input.stream.clone(),
+            index,
             name: Arc::from(input.path.as_str()),
             schema: stream_schema(stream),
             early_rejections,
@@ -214,28 +218,37 @@ impl SortedSource {
                         SourcedRejection {
                             source: self.name.clone(),
                             rejection,
+                            record: None,
                         }
                     }));
                     conformed.events
                 }
             };
         Ok(Some(SourceBatch {
+            task: 0,
+            stream: self.index,
             events,
             rejected,
             origins: Origins::Offsets {
                 source: self.name.clone(),
             },
+            consumed: Vec::new(),
+            received: None,
         }))
     }
 
     /// A batch of no events carrying `rejected`.
     pub fn empty_batch(&self, rejected: Vec<SourcedRejection>) -> SourceBatch {
         SourceBatch {
+            task: 0,
+            stream: self.index,
             events: RecordBatch::new_empty(self.schema.clone()),
             rejected,
             origins: Origins::Offsets {
                 source: self.name.clone(),
             },
+            consumed: Vec::new(),
+            received: None,
         }
     }
 

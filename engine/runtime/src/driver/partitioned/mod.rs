@@ -42,6 +42,9 @@ pub enum PartitionError {
     /// the two disagree: a bug, reported rather than hidden.
     #[error("worker {worker} found {count} events late that the runner admitted")]
     LateOnWorker { worker: usize, count: usize },
+    /// Checkpoints, reloads and idle inputs need one pipeline per task.
+    #[error("a task on worker threads cannot be checkpointed, reloaded or told its input is idle")]
+    NotSingle,
 }
 
 /// The [`Pipeline`] interface over `workers` pipelines.

@@ -1,0 +1,85 @@
+//! What a long-lived run adds to the driver: commands from outside
+//! ([`Control`]), durable task state ([`TaskStore`]) and what it reports
+//! as it goes ([`Observer`]). A finite run uses none of them: [`Never`],
+//! no store, [`Quiet`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use dsl::plan::Program;
+
+use super::task::{Task, TaskId};
+use super::RunError;
+use crate::checkpoint::{Checkpoint, RulesetFingerprint};
+use crate::reject::RejectReason;
+
+/// What the driver is told to do between two source events. (Barriers
+/// and gauges come at the driver's own intervals, measured from the end
+/// of the last one, so a slow barrier never queues up the next.)
+pub enum Command {
+    /// Swap the rules, keeping the state of the rules `keep` names.
+    Reload(Box<Reload>),
+    /// Take a last checkpoint and stop (the input does not end: a stream).
+    Stop,
+}
+
+/// A new rule set, compiled and checked by whoever sends it.
+pub struct Reload {
+    pub program: Program,
+    pub ruleset: RulesetFingerprint,
+    /// The rules whose state carries over (unchanged ones).
+    pub keep: Vec<String>,
+    /// Logged once the reload is applied.
+    pub note: String,
+}
+
+/// Where commands come from.
+pub trait Control {
+    /// A command, if one is waiting; never blocks.
+    fn poll(&mut self) -> Option<Command>;
+}
+
+/// No commands: a finite run.
+pub struct Never;
+
+impl Control for Never {
+    fn poll(&mut self) -> Option<Command> {
+        None
+    }
+}
+
+/// Durable state of tasks, one checkpoint series per task.
+pub trait TaskStore {
+    /// The checkpoint to resume task `task` from, if there is one.
+    fn load(&mut self, task: TaskId) -> Result<Option<Checkpoint>, RunError>;
+    /// A new, empty checkpoint of task `task` (its id and rule set set).
+    fn begin(&mut self, task: TaskId) -> Result<Checkpoint, RunError>;
+    fn save(&mut self, task: TaskId, checkpoint: &Checkpoint) -> Result<(), RunError>;
+    /// Checkpoints from now on are of `ruleset` (the rules were reloaded).
+    fn set_ruleset(&mut self, ruleset: RulesetFingerprint);
+}
+
+/// What the driver reports as it goes (metrics, logs); every method does
+/// nothing unless overridden.
+pub trait Observer {
+    fn events_in(&mut self, _stream: &str, _count: u64) {}
+    /// One record rejected, with its reason.
+    fn rejected(&mut self, _stream: &str, _reason: RejectReason) {}
+    /// Once per batch that had rejections: the count per reason.
+    fn rejected_batch(&mut self, _source: &str, _counts: &BTreeMap<RejectReason, usize>) {}
+    fn derived(&mut self, _rule: &str) {}
+    /// `events` derived events went out `took` after their input was read.
+    fn latency(&mut self, _took: Duration, _events: u64) {}
+    /// A task was built: `resumed_from` names the checkpoint it restored.
+    fn task_started(&mut self, _task: TaskId, _resumed_from: Option<u64>) {}
+    /// The tasks changed (assigned or revoked): how many there are now.
+    fn tasks_changed(&mut self, _count: usize) {}
+    fn checkpointed(&mut self, _tasks: &[TaskId], _took: Duration, _bytes: u64) {}
+    fn reloaded(&mut self, _note: &str) {}
+    fn refresh(&mut self, _program: &Program, _tasks: &BTreeMap<TaskId, Task>) {}
+}
+
+/// Reports nothing.
+pub struct Quiet;
+
+impl Observer for Quiet {}

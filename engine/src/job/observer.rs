@@ -1,0 +1,111 @@
+//! What the job reports as the driver goes: Prometheus metrics and log
+//! lines (one per batch with rejected messages, checkpoint, task and
+//! reload, never one per event).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dsl::plan::{Millis, Program};
+
+use crate::driver::{Observer, Task, TaskId};
+use crate::metrics::Metrics;
+use crate::reject::RejectReason;
+
+pub struct JobObserver {
+    pub metrics: Arc<Metrics>,
+    /// Checkpoints taken, for the job's summary.
+    pub checkpoints: u64,
+}
+
+impl Observer for JobObserver {
+    fn events_in(&mut self, stream: &str, count: u64) {
+        self.metrics.events_in(stream, count);
+    }
+
+    fn rejected(&mut self, stream: &str, reason: RejectReason) {
+        self.metrics.rejected(reason);
+        if reason == RejectReason::Late {
+            self.metrics.late(stream);
+        }
+    }
+
+    fn rejected_batch(&mut self, source: &str, counts: &BTreeMap<RejectReason, usize>) {
+        let total: usize = counts.values().sum();
+        let by_reason: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        tracing::warn!(
+            "{source}: {total} messages rejected ({}) and sent to the dead-letter output",
+            by_reason.join(", ")
+        );
+    }
+
+    fn derived(&mut self, rule: &str) {
+        self.metrics.derived(rule);
+    }
+
+    fn latency(&mut self, took: Duration, events: u64) {
+        self.metrics.latency(took, events);
+    }
+
+    fn task_started(&mut self, task: TaskId, resumed_from: Option<u64>) {
+        if let Some(id) = resumed_from {
+            tracing::info!("partition {task}: resumed from checkpoint {id}");
+        }
+    }
+
+    fn tasks_changed(&mut self, count: usize) {
+        self.metrics.set_partitions(count);
+        self.metrics.set_ready(count > 0);
+    }
+
+    fn checkpointed(&mut self, tasks: &[TaskId], took: Duration, bytes: u64) {
+        self.checkpoints += 1;
+        self.metrics.checkpoint(took, bytes);
+        tracing::info!(
+            "checkpoint of partitions {tasks:?} stored and committed: {bytes} bytes of state in {} ms",
+            took.as_millis()
+        );
+    }
+
+    fn reloaded(&mut self, note: &str) {
+        self.metrics.reload("applied");
+        tracing::info!("{note}");
+    }
+
+    /// Open state per rule, limit hits, and watermark lag per stream, over
+    /// the tasks.
+    fn refresh(&mut self, program: &Program, tasks: &BTreeMap<TaskId, Task>) {
+        let mut open: BTreeMap<String, i64> = BTreeMap::new();
+        let mut lag: BTreeMap<String, f64> = BTreeMap::new();
+        let mut hits: BTreeMap<(String, &'static str), u64> = BTreeMap::new();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        for pipeline in tasks.values().filter_map(|t| t.pipelines.single()) {
+            for (rule, size) in pipeline.rule_states() {
+                *open.entry(rule.to_string()).or_default() += size.entries as i64;
+            }
+            for (rule, hit) in pipeline.limit_hits() {
+                for (limit, count) in [
+                    ("max_candidates_per_key", hit.candidates_evicted),
+                    ("max_candidates_per_rule", hit.candidates_refused),
+                    ("max_windows_per_rule", hit.windows_refused),
+                ] {
+                    *hits.entry((rule.to_string(), limit)).or_default() += count;
+                }
+            }
+            for (index, stream) in program.input_streams() {
+                let Some(watermark) = pipeline.stream_watermark(index) else {
+                    continue;
+                };
+                if watermark == Millis::MIN {
+                    continue;
+                }
+                let seconds = now_ms.saturating_sub(watermark) as f64 / 1000.0;
+                let entry = lag.entry(stream.name.clone()).or_insert(seconds);
+                *entry = entry.max(seconds);
+            }
+        }
+        self.metrics.set_open_state(open);
+        self.metrics.set_limit_hits(hits);
+        self.metrics.set_watermark_lag(lag);
+    }
+}

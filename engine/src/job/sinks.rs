@@ -1,0 +1,250 @@
+//! Where the job's derived events and rejected messages go, as the
+//! driver's [`EventSink`] and [`DeadLetterOutput`].
+//!
+//! Kafka outputs are acknowledged by the broker at `flush`; stdout and
+//! files are flushed (files also synced). Nothing handed over before a
+//! barrier is lost once the barrier has passed.
+
+use dsl::plan::Program;
+use tokio::runtime::Handle;
+
+use super::JobError;
+use crate::config::{Config, DeadLetterTarget, SinkTarget};
+use crate::driver::{DeadLetterOutput, EventSink};
+use crate::kafka::{KafkaConnectorError, KafkaDeadLetter, KafkaSink, RejectedMessage};
+use crate::pipeline::OutputEvent;
+use crate::reject::SourcedRejection;
+use crate::sink::{dead_letter, CloudEventEncoder, CloudEventLines, LineWriter, SinkError};
+
+/// Unacknowledged Kafka messages at most before the job waits for acks: a
+/// slow broker slows consumption instead of growing memory.
+const MAX_UNACKNOWLEDGED: usize = 100_000;
+
+enum Sink {
+    Kafka(KafkaSink),
+    /// Stdout, or a file appended to (a restarted job goes on writing it).
+    Lines(CloudEventLines),
+}
+
+/// The derived-event sinks of a job, one per target, and which rule goes
+/// to which.
+pub struct JobSinks {
+    runtime: Handle,
+    config: Config,
+    encoder: CloudEventEncoder,
+    /// Per rule: its sink's index in `sinks`; `None` when not output.
+    routes: Vec<Option<usize>>,
+    /// What each of `sinks` writes to.
+    targets: Vec<SinkTarget>,
+    sinks: Vec<Sink>,
+    events_out: u64,
+}
+
+impl JobSinks {
+    pub fn open(runtime: Handle, program: &Program, config: &Config) -> Result<Self, JobError> {
+        let mut sinks = JobSinks {
+            runtime,
+            config: config.clone(),
+            encoder: CloudEventEncoder::for_kafka(program),
+            routes: Vec::new(),
+            targets: Vec::new(),
+            sinks: Vec::new(),
+            events_out: 0,
+        };
+        sinks.route(program)?;
+        Ok(sinks)
+    }
+
+    /// Routes every rule of `program` to its sink, opening the sinks not
+    /// open yet: after a reload, sinks of the previous rules stay open.
+    fn route(&mut self, program: &Program) -> Result<(), JobError> {
+        self.encoder = CloudEventEncoder::for_kafka(program);
+        for sink in &mut self.sinks {
+            if let Sink::Lines(lines) = sink {
+                lines.set_encoder(self.encoder.clone());
+            }
+        }
+        let mut routes = Vec::with_capacity(program.rules.len());
+        for rule in &program.rules {
+            let route = match self.config.sink_for(&rule.emit.name).cloned() {
+                Some(target) => Some(self.sink_for(&target)?),
+                None => None,
+            };
+            routes.push(route);
+        }
+        self.routes = routes;
+        Ok(())
+    }
+
+    /// The index of `target`'s sink, opened if needed.
+    fn sink_for(&mut self, target: &SinkTarget) -> Result<usize, JobError> {
+        if let Some(index) = self.targets.iter().position(|t| t == target) {
+            return Ok(index);
+        }
+        let encoder = self.encoder.clone();
+        let lines = |out| CloudEventLines::new(encoder.clone(), out);
+        self.sinks.push(match target {
+            SinkTarget::Kafka { topic, mode } => {
+                Sink::Kafka(KafkaSink::new(&self.config.kafka, topic, *mode)?)
+            }
+            SinkTarget::Stdout => Sink::Lines(lines(LineWriter::stdout())),
+            SinkTarget::File { path } => {
+                Sink::Lines(lines(LineWriter::append(path).map_err(JobError::Output)?))
+            }
+        });
+        self.targets.push(target.clone());
+        Ok(self.sinks.len() - 1)
+    }
+
+    /// Derived events handed to a sink.
+    pub fn events_out(&self) -> u64 {
+        self.events_out
+    }
+
+    /// Where everything goes, for the startup log.
+    pub fn describe(&self) -> Vec<String> {
+        self.sinks
+            .iter()
+            .map(|s| match s {
+                Sink::Kafka(k) => format!("kafka topic {}", k.topic()),
+                Sink::Lines(l) => l.name().display().to_string(),
+            })
+            .collect()
+    }
+}
+
+impl EventSink for JobSinks {
+    fn write(&mut self, events: &[OutputEvent]) -> Result<(), SinkError> {
+        for event in events {
+            let Some(&Some(sink)) = self.routes.get(event.rule) else {
+                continue;
+            };
+            self.events_out += 1;
+            match &mut self.sinks[sink] {
+                Sink::Kafka(kafka) => self
+                    .runtime
+                    .block_on(async {
+                        kafka.send_output(&self.encoder, event).await?;
+                        if kafka.unacknowledged() >= MAX_UNACKNOWLEDGED {
+                            kafka.wait_for_acks().await?;
+                        }
+                        Ok::<_, KafkaConnectorError>(())
+                    })
+                    .map_err(SinkError::connector)?,
+                Sink::Lines(lines) => lines.write(std::slice::from_ref(event))?,
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        for sink in &mut self.sinks {
+            match sink {
+                Sink::Kafka(kafka) => {
+                    self.runtime
+                        .block_on(kafka.wait_for_acks())
+                        .map_err(SinkError::connector)?;
+                }
+                Sink::Lines(lines) => lines.flush()?,
+            }
+        }
+        Ok(())
+    }
+
+    fn set_program(&mut self, program: &Program) -> Result<(), SinkError> {
+        self.route(program).map_err(SinkError::connector)
+    }
+}
+
+/// The job's dead-letter output.
+pub enum JobDeadLetter {
+    /// Each rejected message unchanged, with `eddy_*` headers.
+    Kafka {
+        runtime: Handle,
+        producer: KafkaDeadLetter,
+    },
+    /// One JSON record per rejected message, appended.
+    Lines { out: LineWriter, buffer: Vec<u8> },
+    /// No `[dead_letter]`: rejections are counted and logged only.
+    CountOnly,
+}
+
+impl JobDeadLetter {
+    pub fn open(runtime: Handle, config: &Config) -> Result<Self, JobError> {
+        Ok(match &config.dead_letter {
+            Some(DeadLetterTarget::Kafka { topic }) => JobDeadLetter::Kafka {
+                runtime,
+                producer: KafkaDeadLetter::new(&config.kafka, topic)?,
+            },
+            Some(DeadLetterTarget::File { path }) => JobDeadLetter::Lines {
+                out: LineWriter::append(path).map_err(JobError::Output)?,
+                buffer: Vec::new(),
+            },
+            None => JobDeadLetter::CountOnly,
+        })
+    }
+
+    /// Where rejected messages go, for the startup log.
+    pub fn describe(&self) -> String {
+        match self {
+            JobDeadLetter::Kafka { producer, .. } => {
+                format!("dead letters to kafka topic {}", producer.topic())
+            }
+            JobDeadLetter::Lines { out, .. } => {
+                format!("dead letters to {}", out.name().display())
+            }
+            JobDeadLetter::CountOnly => "dead letters counted only".into(),
+        }
+    }
+}
+
+impl DeadLetterOutput for JobDeadLetter {
+    fn reject(
+        &mut self,
+        _input: usize,
+        stream: &str,
+        rejected: &SourcedRejection,
+    ) -> Result<(), SinkError> {
+        let rejection = &rejected.rejection;
+        match self {
+            JobDeadLetter::Kafka { runtime, producer } => {
+                let Some(record) = &rejected.record else {
+                    return Ok(());
+                };
+                let message = RejectedMessage {
+                    topic: &record.topic,
+                    partition: record.partition,
+                    offset: record.offset,
+                    timestamp: record.timestamp,
+                    key: record.key.as_deref(),
+                    payload: &rejection.raw,
+                };
+                runtime
+                    .block_on(producer.send(&message, rejection.reason, &rejection.detail))
+                    .map_err(SinkError::connector)
+            }
+            JobDeadLetter::Lines { out, buffer } => {
+                buffer.clear();
+                dead_letter::encode(stream, &rejected.source, rejection, buffer);
+                out.write(buffer)
+            }
+            // Counted, and logged a batch at a time by the observer.
+            JobDeadLetter::CountOnly => Ok(()),
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        match self {
+            JobDeadLetter::Kafka { runtime, producer } => runtime
+                .block_on(producer.wait_for_acks())
+                .map(|_| ())
+                .map_err(SinkError::connector),
+            JobDeadLetter::Lines { out, .. } => out.flush(),
+            JobDeadLetter::CountOnly => Ok(()),
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        self.flush()
+    }
+}
