@@ -11,7 +11,7 @@ use std::time::Duration;
 use rdkafka::message::{Header, OwnedHeaders};
 
 use super::ack::{AckedProducer, Delivered, Outgoing};
-use super::cloudevent::{CloudEvent, STRUCTURED_CONTENT_TYPE};
+use super::cloudevent::{CloudEvent, DEFAULT_DATA_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE};
 use super::error::KafkaConnectorError;
 use crate::config::{CloudEventMode, KafkaConfig};
 use crate::pipeline::OutputEvent;
@@ -75,13 +75,7 @@ impl KafkaSink {
         let event = CloudEvent::parse(cloudevent_json)?;
         let (headers, payload) = match self.mode {
             CloudEventMode::Binary => (binary_headers(&event), event.data.unwrap_or_default()),
-            CloudEventMode::Structured => (
-                OwnedHeaders::new().insert(Header {
-                    key: "content-type",
-                    value: Some(STRUCTURED_CONTENT_TYPE),
-                }),
-                event.structured,
-            ),
+            CloudEventMode::Structured => (structured_headers(), event.structured),
         };
         self.out
             .send(Outgoing {
@@ -102,12 +96,36 @@ impl KafkaSink {
         encoder: &CloudEventEncoder,
         event: &OutputEvent,
     ) -> Result<(), KafkaConnectorError> {
+        // Encoded once: the binary mode sends the `data` span of the
+        // structured form and the attributes the encoder lists, so nothing
+        // is parsed back.
         let mut buffer = std::mem::take(&mut self.buffer);
         buffer.clear();
-        encoder.encode(event, &mut buffer);
-        let sent = self.send(event.meta.key.as_deref(), &buffer).await;
+        let data = encoder.encode(event, &mut buffer);
+        let (headers, payload) = match self.mode {
+            CloudEventMode::Binary => {
+                let attributes = encoder.attributes(event);
+                let attributes = attributes.iter().map(|(n, v)| (*n, v.as_str()));
+                (
+                    ce_headers(attributes, DEFAULT_DATA_CONTENT_TYPE),
+                    &buffer[data],
+                )
+            }
+            CloudEventMode::Structured => (structured_headers(), buffer.trim_ascii_end()),
+        };
+        let sent = self
+            .out
+            .send(Outgoing {
+                key: event.meta.key.as_deref().map(str::as_bytes),
+                payload,
+                headers,
+                timestamp: None,
+            })
+            .await;
         self.buffer = buffer;
-        sent
+        sent?;
+        self.sent += 1;
+        Ok(())
     }
 
     /// Waits until the broker has acknowledged every event sent so far.
@@ -124,15 +142,34 @@ impl KafkaSink {
 
 /// `ce_<attribute>` for each attribute, and `content-type` for the data.
 fn binary_headers(event: &CloudEvent<'_>) -> OwnedHeaders {
-    let mut headers = OwnedHeaders::new_with_capacity(event.attributes.len() + 1);
-    for (name, value) in &event.attributes {
+    let attributes = event
+        .attributes
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()));
+    ce_headers(attributes, &event.data_content_type)
+}
+
+fn ce_headers<'a>(
+    attributes: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+    data_content_type: &str,
+) -> OwnedHeaders {
+    let mut headers = OwnedHeaders::new_with_capacity(attributes.len() + 1);
+    for (name, value) in attributes {
         headers = headers.insert(Header {
             key: &format!("ce_{name}"),
-            value: Some(value.as_str()),
+            value: Some(value),
         });
     }
     headers.insert(Header {
         key: "content-type",
-        value: Some(event.data_content_type.as_str()),
+        value: Some(data_content_type),
+    })
+}
+
+/// The `content-type` of a structured-mode message.
+fn structured_headers() -> OwnedHeaders {
+    OwnedHeaders::new().insert(Header {
+        key: "content-type",
+        value: Some(STRUCTURED_CONTENT_TYPE),
     })
 }

@@ -17,6 +17,8 @@
 //! an input event by `offset` (with `partition` on Kafka) and a derived
 //! event read by a chained rule by its CloudEvent `id`.
 
+use std::ops::Range;
+
 use dsl::plan::Program;
 use operators::{Evidence, Locator};
 
@@ -75,21 +77,12 @@ impl CloudEventEncoder {
         }
     }
 
-    /// Appends one CloudEvent and a newline to `out`.
-    pub fn encode(&self, event: &OutputEvent, out: &mut Vec<u8>) {
-        let fallback;
-        let rule = match self.rules.get(event.rule) {
-            Some(rule) => rule,
-            None => {
-                fallback = RuleEnvelope {
-                    source: format!("eddy/rules/#{}", event.rule),
-                    event_type: "eddy.unknown".into(),
-                    severity: None,
-                    fields: Vec::new(),
-                };
-                &fallback
-            }
-        };
+    /// Appends one CloudEvent and a newline to `out`; returns the byte
+    /// range of its `data` member's value in `out` (what the binary mode of
+    /// the Kafka binding sends as the message value).
+    pub fn encode(&self, event: &OutputEvent, out: &mut Vec<u8>) -> Range<usize> {
+        let mut fallback = None;
+        let rule = self.envelope(event.rule, &mut fallback);
         let meta = &event.meta;
         out.extend_from_slice(b"{\"specversion\":\"1.0\",\"id\":");
         write_str(out, &meta.id);
@@ -108,7 +101,9 @@ impl CloudEventEncoder {
             out.extend_from_slice(b",\"severity\":");
             write_str(out, severity);
         }
-        out.extend_from_slice(b",\"data\":{");
+        out.extend_from_slice(b",\"data\":");
+        let data_start = out.len();
+        out.push(b'{');
         let schema = event.batch.schema();
         for name in &rule.fields {
             write_str(out, name);
@@ -149,7 +144,51 @@ impl CloudEventEncoder {
             write_str(out, &rfc3339_millis(end));
             out.push(b'}');
         }
-        out.extend_from_slice(b"}}\n");
+        out.push(b'}');
+        let data = data_start..out.len();
+        out.extend_from_slice(b"}\n");
+        data
+    }
+
+    /// The context attributes of `event` as [`encode`](Self::encode)
+    /// writes them, in the same order, without `data` and
+    /// `datacontenttype`: (name, unquoted value).
+    pub fn attributes(&self, event: &OutputEvent) -> Vec<(&'static str, String)> {
+        let mut fallback = None;
+        let rule = self.envelope(event.rule, &mut fallback);
+        let meta = &event.meta;
+        let mut attributes = vec![
+            ("specversion", "1.0".to_string()),
+            ("id", meta.id.clone()),
+            ("source", rule.source.clone()),
+            ("type", rule.event_type.clone()),
+        ];
+        if let Some(key) = &meta.key {
+            attributes.push(("subject", key.clone()));
+        }
+        attributes.push(("time", rfc3339_millis(meta.time)));
+        if let Some(severity) = &rule.severity {
+            attributes.push(("severity", severity.clone()));
+        }
+        attributes
+    }
+
+    /// The envelope of rule `rule`; `fallback` holds a made-up one for a
+    /// rule index the program does not have.
+    fn envelope<'e>(
+        &'e self,
+        rule: usize,
+        fallback: &'e mut Option<RuleEnvelope>,
+    ) -> &'e RuleEnvelope {
+        match self.rules.get(rule) {
+            Some(envelope) => envelope,
+            None => fallback.insert(RuleEnvelope {
+                source: format!("eddy/rules/#{rule}"),
+                event_type: "eddy.unknown".into(),
+                severity: None,
+                fields: Vec::new(),
+            }),
+        }
     }
 
     /// Where an evidence event is: its partition and offset (Kafka), its
