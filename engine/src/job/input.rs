@@ -3,6 +3,14 @@
 //! as task changes (partition N of every topic is task N); and partitions
 //! quiet for the idle timeout as idle streams, so they stop holding time
 //! back.
+//!
+//! The consumer runs as a task of the job's runtime and hands decoded
+//! events over a channel of `channel_capacity` events: consuming and
+//! decoding overlap with the pipeline, and a slow pipeline or sink slows
+//! consumption instead of growing a queue. The consumer keeps polling the
+//! group while the driver is busy (a barrier, a slow sink), so it is not
+//! thrown out of the group for polling too seldom. Commits go to it over a
+//! second channel.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,13 +18,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot};
 
 use super::inputs::{DecodedChunk, JobInputs};
 use super::resume::CheckpointCatalog;
 use super::{JobError, LAG_TIMEOUT};
 use crate::checkpoint::SourceOffset;
 use crate::driver::{MessageOrigin, Origins, RunError, Source, SourceBatch, SourceEvent, TaskId};
-use crate::kafka::{KafkaSource, RebalanceEvent, SourceMessage, TopicPartition};
+use crate::kafka::{
+    KafkaConnectorError, KafkaSource, RebalanceEvent, SourceMessage, TopicPartition,
+};
 use crate::metrics::Metrics;
 use crate::position::split_record_number;
 use crate::reject::{Rejection, SourceRecord, SourcedRejection};
@@ -27,9 +38,8 @@ struct Activity {
     idle: bool,
 }
 
-/// The consumer of the job, polled on the job's runtime.
-pub struct KafkaInput {
-    runtime: Handle,
+/// The consumer of the job, on the job's runtime.
+struct Consumer {
     source: KafkaSource,
     inputs: JobInputs,
     catalog: Arc<CheckpointCatalog>,
@@ -44,15 +54,31 @@ pub struct KafkaInput {
     messages_in: Arc<AtomicU64>,
 }
 
+/// A commit the driver asks for, and where the answer goes.
+type CommitRequest = (
+    Vec<SourceOffset>,
+    oneshot::Sender<Result<(), KafkaConnectorError>>,
+);
+
+/// The driver's side of the consumer.
+pub struct KafkaInput {
+    runtime: Handle,
+    events: mpsc::Receiver<Result<SourceEvent, JobError>>,
+    commits: mpsc::Sender<CommitRequest>,
+}
+
 /// How a [`KafkaInput`] is set up.
 pub struct InputSettings {
     pub max_message_bytes: usize,
     pub idle_timeout: Duration,
     pub messages_in: Arc<AtomicU64>,
+    /// Decoded events in flight between the consumer and the driver.
+    pub capacity: usize,
 }
 
 impl KafkaInput {
-    pub fn new(
+    /// Starts the consumer on `runtime`.
+    pub fn spawn(
         runtime: Handle,
         source: KafkaSource,
         inputs: JobInputs,
@@ -60,8 +86,9 @@ impl KafkaInput {
         metrics: Arc<Metrics>,
         settings: InputSettings,
     ) -> Self {
-        KafkaInput {
-            runtime,
+        let (events, received) = mpsc::channel(settings.capacity.max(1));
+        let (commits, requests) = mpsc::channel(1);
+        let consumer = Consumer {
             source,
             inputs,
             catalog,
@@ -71,7 +98,80 @@ impl KafkaInput {
             activity: BTreeMap::new(),
             pending: VecDeque::new(),
             messages_in: settings.messages_in,
+        };
+        runtime.spawn(consumer.run(events, requests));
+        KafkaInput {
+            runtime,
+            events: received,
+            commits,
         }
+    }
+}
+
+impl Consumer {
+    /// Reads batches and hands their events to the driver until the driver
+    /// goes away or the consumer fails; commits what it is asked to.
+    async fn run(
+        mut self,
+        events: mpsc::Sender<Result<SourceEvent, JobError>>,
+        mut commits: mpsc::Receiver<CommitRequest>,
+    ) {
+        loop {
+            while let Ok(request) = commits.try_recv() {
+                self.commit(request);
+            }
+            let next = self.next_events().await;
+            let failed = next.is_err();
+            let batch: Vec<Result<SourceEvent, JobError>> = match next {
+                // Quiet when nothing came: the driver gets a round to carry
+                // out what is due (a barrier, a stop) at every batch wait.
+                Ok(()) if self.pending.is_empty() => vec![Ok(SourceEvent::Quiet)],
+                Ok(()) => self.pending.drain(..).map(Ok).collect(),
+                Err(error) => vec![Err(error)],
+            };
+            for event in batch {
+                // A full channel waits for the driver, which may itself be
+                // waiting for a commit: serve commits meanwhile.
+                loop {
+                    tokio::select! {
+                        permit = events.reserve() => {
+                            let Ok(permit) = permit else { return };
+                            permit.send(event);
+                            break;
+                        }
+                        Some(request) = commits.recv() => self.commit(request),
+                    }
+                }
+            }
+            if failed {
+                return;
+            }
+        }
+    }
+
+    fn commit(&mut self, (positions, reply): CommitRequest) {
+        let committed = self.source.commit(&positions);
+        let measure = committed.is_ok();
+        // The driver waits for the answer, not for the lag.
+        let _ = reply.send(committed);
+        if measure {
+            self.metrics.set_consumer_lag(self.source.lag(LAG_TIMEOUT));
+        }
+    }
+
+    /// One batch of the consumer as driver events, in `pending`.
+    async fn next_events(&mut self) -> Result<(), JobError> {
+        let batch = self.source.next_batch().await?;
+        if let Some(error) = self.catalog.take_error() {
+            return Err(error.into());
+        }
+        let received = Instant::now();
+        for event in &batch.rebalances {
+            self.rebalance(event, received);
+        }
+        self.messages(&batch.messages, received)?;
+        self.idle_check(Instant::now());
+        Ok(())
     }
 
     fn rebalance(&mut self, event: &RebalanceEvent, now: Instant) {
@@ -170,30 +270,34 @@ impl Source for KafkaInput {
     }
 
     fn next(&mut self) -> Result<SourceEvent, RunError> {
-        if let Some(event) = self.pending.pop_front() {
-            return Ok(event);
+        match self.runtime.block_on(self.events.recv()) {
+            Some(Ok(event)) => Ok(event),
+            Some(Err(error)) => Err(connector(error)),
+            None => Err(RunError::ReaderLost("the Kafka consumer".into())),
         }
-        let batch = self
-            .runtime
-            .block_on(self.source.next_batch())
-            .map_err(connector)?;
-        if let Some(error) = self.catalog.take_error() {
-            return Err(connector(error));
+    }
+
+    fn try_next(&mut self) -> Result<Option<SourceEvent>, RunError> {
+        match self.events.try_recv() {
+            Ok(Ok(event)) => Ok(Some(event)),
+            Ok(Err(error)) => Err(connector(error)),
+            Err(mpsc::error::TryRecvError::Empty) => Ok(None),
+            Err(mpsc::error::TryRecvError::Disconnected) => {
+                Err(RunError::ReaderLost("the Kafka consumer".into()))
+            }
         }
-        let received = Instant::now();
-        for event in &batch.rebalances {
-            self.rebalance(event, received);
-        }
-        self.messages(&batch.messages, received)
-            .map_err(connector)?;
-        self.idle_check(Instant::now());
-        Ok(self.pending.pop_front().unwrap_or(SourceEvent::Quiet))
     }
 
     fn commit(&mut self, positions: &[SourceOffset]) -> Result<(), RunError> {
-        self.source.commit(positions).map_err(connector)?;
-        self.metrics.set_consumer_lag(self.source.lag(LAG_TIMEOUT));
-        Ok(())
+        let (reply, answer) = oneshot::channel();
+        let lost = || RunError::ReaderLost("the Kafka consumer".into());
+        self.runtime
+            .block_on(self.commits.send((positions.to_vec(), reply)))
+            .map_err(|_| lost())?;
+        self.runtime
+            .block_on(answer)
+            .map_err(|_| lost())?
+            .map_err(connector)
     }
 }
 

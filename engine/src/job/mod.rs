@@ -208,7 +208,7 @@ pub async fn run(
     );
 
     let messages_in = Arc::new(AtomicU64::new(0));
-    let input = KafkaInput::new(
+    let input = KafkaInput::spawn(
         runtime,
         source,
         inputs,
@@ -218,6 +218,7 @@ pub async fn run(
             max_message_bytes: config.max_message_bytes.get(),
             idle_timeout: config.idle_partition_timeout,
             messages_in: messages_in.clone(),
+            capacity: config.channel_capacity.get(),
         },
     );
     let (commands, received) = std_mpsc::channel();

@@ -1,7 +1,7 @@
 //! Where the job's derived events and rejected messages go, as the
 //! driver's [`EventSink`] and [`DeadLetterOutput`].
 //!
-//! Kafka outputs are acknowledged by the broker at `flush`; stdout and
+//! At a barrier, Kafka outputs are acknowledged by the broker; stdout and
 //! files are flushed (files also synced). Nothing handed over before a
 //! barrier is lost once the barrier has passed.
 
@@ -137,7 +137,18 @@ impl EventSink for JobSinks {
         Ok(())
     }
 
+    /// Lines reach their files; Kafka messages are on their way already.
     fn flush(&mut self) -> Result<(), SinkError> {
+        for sink in &mut self.sinks {
+            if let Sink::Lines(lines) = sink {
+                lines.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every Kafka message acknowledged, every file synced.
+    fn barrier(&mut self) -> Result<(), SinkError> {
         for sink in &mut self.sinks {
             match sink {
                 Sink::Kafka(kafka) => {
@@ -145,7 +156,7 @@ impl EventSink for JobSinks {
                         .block_on(kafka.wait_for_acks())
                         .map_err(SinkError::connector)?;
                 }
-                Sink::Lines(lines) => lines.flush()?,
+                Sink::Lines(lines) => lines.barrier()?,
             }
         }
         Ok(())
@@ -239,7 +250,7 @@ impl DeadLetterOutput for JobDeadLetter {
                 .block_on(producer.wait_for_acks())
                 .map(|_| ())
                 .map_err(SinkError::connector),
-            JobDeadLetter::Lines { out, .. } => out.flush(),
+            JobDeadLetter::Lines { out, .. } => out.sync(),
             JobDeadLetter::CountOnly => Ok(()),
         }
     }

@@ -6,7 +6,7 @@
 //! rules = ["rules/security.eddy"]     # default: none (given on the command line)
 //! idle_partition_timeout = "30s"      # a quiet partition stops holding time back
 //! max_message_bytes = 1048576         # larger input messages are dead-lettered
-//! channel_capacity = 64               # batches in flight between stages
+//! channel_capacity = 64               # decoded batches in flight, source to pipeline
 //! log_format = "text"                 # or "json"
 //!
 //! [metrics]
@@ -111,8 +111,9 @@ pub struct Config {
     /// Input messages larger than this are dead-lettered as `oversize`
     /// (default 1 MiB).
     pub max_message_bytes: NonZeroUsize,
-    /// Batches in flight between the source, the pipeline and the sinks
-    /// (default 64): a slow sink slows consumption instead of growing memory.
+    /// Decoded batches in flight between a source and the pipeline
+    /// (default 64): a slow pipeline or sink slows consumption instead of
+    /// growing memory.
     pub channel_capacity: NonZeroUsize,
     /// The HTTP endpoint for metrics, health and reload.
     pub metrics: MetricsConfig,

@@ -294,7 +294,7 @@ impl<'r> Driver<'r> {
             rest.extend(task.pipelines.finish()?);
         }
         self.write_events(&rest, None)?;
-        self.events.flush()?;
+        self.events.barrier()?;
         self.dead_letter.finish()?;
         Ok(self.summary)
     }
@@ -421,9 +421,9 @@ impl<'r> Driver<'r> {
         Ok(())
     }
 
-    /// The sinks have everything handed to them so far.
+    /// The sinks have everything handed to them so far, durably.
     fn barrier(&mut self) -> Result<(), RunError> {
-        self.events.flush()?;
+        self.events.barrier()?;
         self.dead_letter.flush()?;
         Ok(())
     }

@@ -14,9 +14,16 @@ pub trait EventSink {
     /// Takes derived events, in output order.
     fn write(&mut self, events: &[OutputEvent]) -> Result<(), SinkError>;
 
-    /// Everything written so far is out (flushed, synced or acknowledged):
-    /// after each batch for a live reader, at a barrier, and at the end.
+    /// What was written so far is visible to a reader (buffers flushed):
+    /// after each batch with derived events, for a live reader.
     fn flush(&mut self) -> Result<(), SinkError>;
+
+    /// Everything written so far is durable (synced, acknowledged by the
+    /// broker): at a barrier, before positions are committed, and at the
+    /// end. By default the same as [`EventSink::flush`].
+    fn barrier(&mut self) -> Result<(), SinkError> {
+        self.flush()
+    }
 
     /// The rules were reloaded: events of `program`'s rules follow.
     fn set_program(&mut self, _program: &Program) -> Result<(), SinkError> {

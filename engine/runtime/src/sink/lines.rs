@@ -10,7 +10,7 @@ use crate::driver::EventSink;
 use crate::pipeline::OutputEvent;
 
 /// A buffered line output with its name for errors. A file opened to
-/// append is also synced at [`LineWriter::flush`], so a barrier that has
+/// append is also synced at [`LineWriter::sync`], so a barrier that has
 /// passed leaves its lines on disk.
 pub struct LineWriter {
     name: PathBuf,
@@ -62,9 +62,15 @@ impl LineWriter {
         self.check(result)
     }
 
+    /// Hands the buffered lines to the operating system.
     pub fn flush(&mut self) -> Result<(), SinkError> {
         let result = self.writer.flush();
-        self.check(result)?;
+        self.check(result)
+    }
+
+    /// Flushes, and puts a file opened to append on disk.
+    pub fn sync(&mut self) -> Result<(), SinkError> {
+        self.flush()?;
         if let Some(file) = &self.sync {
             let result = file.sync_data();
             self.check(result)?;
@@ -119,5 +125,9 @@ impl EventSink for CloudEventLines {
 
     fn flush(&mut self) -> Result<(), SinkError> {
         self.out.flush()
+    }
+
+    fn barrier(&mut self) -> Result<(), SinkError> {
+        self.out.sync()
     }
 }
