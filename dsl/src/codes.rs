@@ -67,6 +67,7 @@ codes! {
     BAD_TIME_FIELD = "E0419": "a stream without `time`, or whose `time` names no field",
     STEP_AS_VALUE = "E0420": "a step name used as a value (use `f.field` or `count(f)`)",
     NOT_BEFORE_OPTIONAL = "E0421": "a `not` followed only by optional steps (make one required, or put the `not` last)",
+    MATCHES_NOTHING = "E0422": "a pattern whose steps are all optional, so that it matches without any event",
     INTERNAL = "E0499": "the checker could not finish a rule without saying why (a bug in eddy; please report it)",
     REPEAT_TOO_LARGE = "E0501": "a quantifier bound over 1000",
     TOO_MANY_STEPS = "E0502": "a pattern with more than 64 steps",

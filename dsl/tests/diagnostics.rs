@@ -544,6 +544,13 @@ fn hopping_window_with_too_many_windows_per_event() {
 }
 
 #[test]
+fn pattern_of_only_optional_steps() {
+    assert_snapshot!(diagnose(
+        "rule r\n  by user_id\n  pattern f: auth? -> p: payments*\n  within 10m\n  emit e { user_id }\n"
+    ));
+}
+
+#[test]
 fn limits_are_inclusive() {
     let ok = |rules: &str| {
         let sources = vec![

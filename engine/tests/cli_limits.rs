@@ -63,6 +63,12 @@ fn check_refuses_what_run_would_refuse() {
                 .to_string(),
         ),
         (
+            "optional_only",
+            "E0422",
+            "rule r\n  by user_id\n  pattern f: payments?\n  within 10m\n  emit e { user_id }\n"
+                .to_string(),
+        ),
+        (
             "windows",
             "E0504",
             "rule r\n  from payments\n  by user_id\n  window 30d every 1ms\n  emit e { user_id, n: count() }\n"

@@ -52,6 +52,21 @@ pub fn lower<'p>(file: usize, pattern: &'p Pattern, diags: &mut Vec<Diagnostic>)
         );
         root = None;
     }
+    if root.is_some() && !needs_event(pattern) {
+        // The automaton would complete before any event: the operators
+        // refuse it, and no reading of it would be useful.
+        lowering.diags.push(
+            Diagnostic::error(
+                codes::MATCHES_NOTHING,
+                file,
+                pattern.span.clone(),
+                "expected a pattern that needs at least one event, found one whose steps are all optional",
+                "can match without any event",
+            )
+            .with_help("make a step required: `a` or `a+` instead of `a?` or `a*`"),
+        );
+        root = None;
+    }
     if let Some(node) = &root {
         let states = automaton_states(node);
         if states > MAX_STATES as u64 {
