@@ -2,6 +2,7 @@
 //! changes meaning; `dsl/ERRORS.md` documents them for analysts.
 //!
 //! E01xx: lexing and parsing. E02xx: names. E03xx: types. E04xx: structure.
+//! E05xx: limits (see [`crate::limits`]).
 
 macro_rules! codes {
     ($($name:ident = $code:literal : $desc:literal,)*) => {
@@ -24,6 +25,7 @@ codes! {
     ASSIGN_AS_COMPARE = "E0113": "`=` used to compare values; comparison is `==`",
     UNKNOWN_ITEM = "E0114": "a word at the top level that is neither `stream` nor `rule`",
     TOO_DEEP = "E0115": "an expression or pattern nested too deeply or too long to check",
+    TOO_MANY_ERRORS = "E0116": "more errors in one file than are shown (the first 100 are)",
     UNKNOWN_FIELD = "E0201": "a field that the stream (or record) does not have",
     UNKNOWN_STREAM = "E0202": "a stream that is neither declared nor emitted by a rule",
     UNKNOWN_FUNCTION = "E0203": "a function that does not exist",
@@ -65,7 +67,14 @@ codes! {
     BAD_TIME_FIELD = "E0419": "a stream without `time`, or whose `time` names no field",
     STEP_AS_VALUE = "E0420": "a step name used as a value (use `f.field` or `count(f)`)",
     NOT_BEFORE_OPTIONAL = "E0421": "a `not` followed only by optional steps (make one required, or put the `not` last)",
+    MATCHES_NOTHING = "E0422": "a pattern whose steps are all optional, so that it matches without any event",
     INTERNAL = "E0499": "the checker could not finish a rule without saying why (a bug in eddy; please report it)",
+    REPEAT_TOO_LARGE = "E0501": "a quantifier bound over 1000",
+    TOO_MANY_STEPS = "E0502": "a pattern with more than 64 steps",
+    PATTERN_TOO_LARGE = "E0503": "a pattern whose quantifiers unroll to more than 100000 automaton states",
+    TOO_MANY_WINDOWS = "E0504": "a hopping window putting each event in more than 1000 windows (`window D every S` with D/S over 1000)",
+    BAD_REGEX = "E0505": "a `matches` pattern that is not a valid regular expression",
+    REGEX_TOO_LARGE = "E0506": "a `matches` pattern that compiles to more than the regex size limit (10 MiB)",
 }
 
 #[cfg(test)]

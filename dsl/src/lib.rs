@@ -11,6 +11,7 @@ pub mod ast;
 pub mod codes;
 pub mod diagnostic;
 pub mod lexer;
+pub mod limits;
 pub mod partitioning;
 pub mod plan;
 
@@ -45,8 +46,56 @@ pub fn compile(sources: &[Source]) -> (Option<plan::Program>, Vec<Diagnostic>) {
     let refs: Vec<(usize, &ast::File)> = trees.iter().map(|(i, t)| (*i, t)).collect();
     let program = check::check(&refs, &mut diags);
     diags.sort_by_key(|d| (d.file, d.primary_span().map_or(0, |s| s.start)));
+    let diags = cap_per_file(diags);
     let has_error = diags.iter().any(|d| d.severity == Severity::Error);
     (if has_error { None } else { program }, diags)
+}
+
+/// Keeps the first [`limits::MAX_DIAGNOSTICS_PER_FILE`] diagnostics of each
+/// file (sorted by file, then position) and replaces the rest by one error
+/// saying how many there were: garbage input would otherwise give one error
+/// every few characters, and nobody reads past the first screens.
+fn cap_per_file(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = Vec::with_capacity(diags.len().min(256));
+    let mut file = None;
+    let mut shown = 0;
+    let mut hidden = 0usize;
+    let mut first_hidden: Option<Diagnostic> = None;
+    let flush = |out: &mut Vec<Diagnostic>, first: Option<Diagnostic>, hidden: usize| {
+        if let Some(first) = first {
+            let span = first.primary_span().cloned().unwrap_or(0..0);
+            out.push(
+                Diagnostic::error(
+                    codes::TOO_MANY_ERRORS,
+                    first.file,
+                    span,
+                    format!("... and {hidden} more diagnostics in this file, not shown",),
+                    "the first one not shown",
+                )
+                .with_help(format!(
+                    "eddy check shows the first {} per file; fix these and check again",
+                    limits::MAX_DIAGNOSTICS_PER_FILE
+                )),
+            );
+        }
+    };
+    for d in diags {
+        if file != Some(d.file) {
+            flush(&mut out, first_hidden.take(), hidden);
+            file = Some(d.file);
+            shown = 0;
+            hidden = 0;
+        }
+        if shown < limits::MAX_DIAGNOSTICS_PER_FILE {
+            shown += 1;
+            out.push(d);
+        } else {
+            hidden += 1;
+            first_hidden.get_or_insert(d);
+        }
+    }
+    flush(&mut out, first_hidden, hidden);
+    out
 }
 
 /// Renders a diagnostic as plain text, rustc style: `error[E0101]: message`,

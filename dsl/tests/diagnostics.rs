@@ -489,3 +489,89 @@ fn not_needs_a_required_step_after_it_or_must_be_last() {
         assert_eq!(pattern_codes(fine), Vec::<&str>::new(), "{fine}");
     }
 }
+
+// Limits: whatever `eddy run` would refuse, `eddy check` refuses first.
+
+#[test]
+fn invalid_regex() {
+    assert_snapshot!(diagnose(
+        "rule r\n  from payments where matches(currency, \"(a+\")\n  emit e { payment_id }\n"
+    ));
+}
+
+#[test]
+fn regex_over_the_size_limit() {
+    assert_snapshot!(diagnose(
+        "rule r\n  from payments where matches(currency, \"((a{100}){100}){100}\")\n  emit e { payment_id }\n"
+    ));
+}
+
+#[test]
+fn regex_with_an_unknown_class() {
+    assert_snapshot!(diagnose(
+        "rule r\n  from payments where matches(currency, \"\\\\p{Bogus}\")\n  emit e { payment_id }\n"
+    ));
+}
+
+#[test]
+fn quantifier_over_the_limit() {
+    assert_snapshot!(diagnose(
+        "rule r\n  by user_id\n  pattern f: auth{1000000} -> p: payments\n  within 10m\n  emit e { user_id }\n"
+    ));
+}
+
+#[test]
+fn pattern_with_too_many_steps() {
+    let steps: Vec<String> = (0..65).map(|i| format!("s{i}: auth")).collect();
+    assert_snapshot!(diagnose(&format!(
+        "rule r\n  by user_id\n  pattern {}\n  within 10m\n  emit e {{ user_id }}\n",
+        steps.join(" -> ")
+    )));
+}
+
+#[test]
+fn pattern_unrolling_too_large() {
+    assert_snapshot!(diagnose(
+        "rule r\n  by user_id\n  pattern (f: auth{1000}){1000} -> p: payments\n  within 10m\n  emit e { user_id }\n"
+    ));
+}
+
+#[test]
+fn hopping_window_with_too_many_windows_per_event() {
+    assert_snapshot!(diagnose(
+        "rule r\n  from auth\n  by ip\n  window 30d every 1ms\n  emit e { ip, n: count() }\n"
+    ));
+}
+
+#[test]
+fn pattern_of_only_optional_steps() {
+    assert_snapshot!(diagnose(
+        "rule r\n  by user_id\n  pattern f: auth? -> p: payments*\n  within 10m\n  emit e { user_id }\n"
+    ));
+}
+
+#[test]
+fn limits_are_inclusive() {
+    let ok = |rules: &str| {
+        let sources = vec![
+            dsl::Source {
+                name: "streams.eddy".into(),
+                text: common::STREAMS.into(),
+            },
+            dsl::Source {
+                name: "rules.eddy".into(),
+                text: rules.into(),
+            },
+        ];
+        let (program, diags) = dsl::compile(&sources);
+        assert!(program.is_some(), "{rules}: {diags:?}");
+    };
+    ok("rule r\n  from auth\n  by ip\n  window 1000ms every 1ms\n  emit e { ip, n: count() }\n");
+    ok("rule r\n  by user_id\n  pattern f: auth{1000} -> p: payments\n  within 10m\n  emit e { user_id }\n");
+    let steps: Vec<String> = (0..64).map(|i| format!("s{i}: auth")).collect();
+    ok(&format!(
+        "rule r\n  by user_id\n  pattern {}\n  within 10m\n  emit e {{ user_id }}\n",
+        steps.join(" -> ")
+    ));
+    ok("rule r\n  from payments where matches(currency, \"^[A-Z]{3}$\")\n  emit e { payment_id }\n");
+}

@@ -692,6 +692,13 @@ impl<'a> ExprChecker<'_, 'a> {
                 ok = false;
                 continue;
             }
+            if let ("pattern", ast::ExprKind::String(pattern)) = (*param, &ast_arg.kind) {
+                if let Some(d) = super::regexp::check(self.file, &ast_arg.span, pattern) {
+                    self.diags.push(d);
+                    ok = false;
+                    continue;
+                }
+            }
             out.push(arg);
         }
         if !ok {

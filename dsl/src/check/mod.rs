@@ -8,6 +8,7 @@ mod emit;
 mod expr;
 mod key;
 mod pattern;
+mod regexp;
 mod rule;
 mod window;
 

@@ -4,6 +4,7 @@
 use crate::ast::{Pattern, PatternKind, StepDecl};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Span};
+use crate::limits::{automaton_states, MAX_REPEAT, MAX_STATES, MAX_STEPS};
 use crate::plan::PatternNode;
 
 /// A step found in the pattern, in text order.
@@ -24,7 +25,69 @@ pub fn lower<'p>(file: usize, pattern: &'p Pattern, diags: &mut Vec<Diagnostic>)
         diags,
         steps: Vec::new(),
     };
-    let root = lowering.node(pattern, Position::Root);
+    let mut root = lowering.node(pattern, Position::Root);
+    // The operators refuse these at `eddy run`; refuse them here first, on
+    // the pattern, so that a checked rule always compiles.
+    if lowering.steps.len() > MAX_STEPS {
+        let first_over = lowering.steps[MAX_STEPS].decl;
+        let start = first_over
+            .name
+            .as_ref()
+            .map_or(first_over.stream.span.start, |n| n.span.start);
+        lowering.diags.push(
+            Diagnostic::error(
+                codes::TOO_MANY_STEPS,
+                file,
+                start..first_over.stream.span.end,
+                format!(
+                    "expected at most {MAX_STEPS} steps in a pattern, found {}",
+                    lowering.steps.len()
+                ),
+                format!("step {} of the pattern", MAX_STEPS + 1),
+            )
+            .with_help(format!(
+                "the automaton tracks steps in {MAX_STEPS}-bit sets (`not` steps count too); \
+                 split the pattern into rules that chain through derived events"
+            )),
+        );
+        root = None;
+    }
+    if root.is_some() && !needs_event(pattern) {
+        // The automaton would complete before any event: the operators
+        // refuse it, and no reading of it would be useful.
+        lowering.diags.push(
+            Diagnostic::error(
+                codes::MATCHES_NOTHING,
+                file,
+                pattern.span.clone(),
+                "expected a pattern that needs at least one event, found one whose steps are all optional",
+                "can match without any event",
+            )
+            .with_help("make a step required: `a` or `a+` instead of `a?` or `a*`"),
+        );
+        root = None;
+    }
+    if let Some(node) = &root {
+        let states = automaton_states(node);
+        if states > MAX_STATES as u64 {
+            lowering.diags.push(
+                Diagnostic::error(
+                    codes::PATTERN_TOO_LARGE,
+                    file,
+                    pattern.span.clone(),
+                    format!(
+                        "this pattern unrolls to {states} automaton states, over the limit of {MAX_STATES}"
+                    ),
+                    "too large once its quantifiers are unrolled",
+                )
+                .with_help(
+                    "nested quantifiers multiply: `(a{100}){100}` is 10000 copies of `a`; \
+                     use smaller bounds, or `+` / `{n,}` which do not unroll",
+                ),
+            );
+            root = None;
+        }
+    }
     Lowered {
         steps: lowering.steps,
         root,
@@ -155,6 +218,23 @@ impl<'p> Lowering<'p, '_> {
                         },
                     );
                     return None;
+                }
+                if let Some(over) = [Some(q.min), q.max]
+                    .into_iter()
+                    .flatten()
+                    .find(|&b| b > MAX_REPEAT)
+                {
+                    self.error(
+                        codes::REPEAT_TOO_LARGE,
+                        quantifier.span.clone(),
+                        &format!("expected a quantifier bound of at most {MAX_REPEAT}, found {over}"),
+                        "bound over the limit",
+                        &format!(
+                            "`{{n,m}}` is unrolled into n to m copies of the step, so bounds are capped at {MAX_REPEAT}; \
+                             for \"at least n\" of a large n, count in a window rule instead (`having count() >= n`)"
+                        ),
+                    );
+                    ok = false;
                 }
                 match q.max {
                     Some(max) if max < q.min => {

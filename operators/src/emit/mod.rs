@@ -14,8 +14,8 @@ mod events;
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array,
-    UInt64Array,
+    Array, ArrayRef, Int64Array, RecordBatch, RecordBatchOptions, StringArray,
+    TimestampMillisecondArray, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType as ArrowType, Field as ArrowField, Schema, SchemaRef};
 use arrow_select::take::take_record_batch;
@@ -291,7 +291,7 @@ impl Emitter {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let data = RecordBatch::try_new(Arc::clone(&self.output_schema), arrays)?;
+        let data = with_row_count(Arc::clone(&self.output_schema), arrays, rows)?;
 
         let meta = matches
             .into_iter()
@@ -360,11 +360,19 @@ impl Emitter {
                 arrow_cast(&array, ty)?
             });
         }
-        Ok(RecordBatch::try_new(
-            Arc::clone(&self.eval_schema),
-            columns,
-        )?)
+        // `emit e { }` in a rule without `by` reads no column and adds no
+        // key: the batch has no column but still one row per match.
+        with_row_count(Arc::clone(&self.eval_schema), columns, input.num_rows())
     }
+}
+
+/// A batch of `rows` rows that may have no column: `RecordBatch::try_new`
+/// refuses an empty column list because it cannot tell the row count.
+fn with_row_count(schema: SchemaRef, columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        schema, columns, &options,
+    )?)
 }
 
 fn arrow_cast(array: &ArrayRef, to: &ArrowType) -> Result<ArrayRef> {

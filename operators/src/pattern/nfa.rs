@@ -18,13 +18,9 @@ use std::collections::HashSet;
 use dsl::plan::{PatternNode, StepId};
 use serde::{Deserialize, Serialize};
 
-/// The largest quantifier bound accepted: `{n,m}` is unrolled, so bounds
-/// are capped to keep the automaton small.
-pub const MAX_REPEAT: u32 = 1000;
-/// Steps are tracked in 64-bit sets.
-pub const MAX_STEPS: usize = 64;
-/// The largest unrolled automaton accepted (nested quantifiers multiply).
-pub const MAX_STATES: usize = 100_000;
+// The bounds live in `dsl` so that `eddy check` refuses exactly what this
+// compiler refuses (see `dsl::limits`).
+pub use dsl::limits::{MAX_REPEAT, MAX_STATES, MAX_STEPS};
 
 /// Why a pattern cannot be compiled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -528,6 +524,36 @@ mod tests {
             Err(NfaError::TooManyStates)
         );
         assert_eq!(Nfa::compile(&step(3), 1), Err(NfaError::UnknownStep(3)));
+    }
+
+    #[test]
+    fn the_checker_counts_states_as_the_compiler_builds_them() {
+        // `eddy check` refuses patterns over MAX_STATES with this count, so
+        // it must agree with the compiler's.
+        for root in [
+            step(0),
+            PatternNode::Seq(vec![
+                repeat(step(0), 2, Some(5)),
+                PatternNode::Not(1),
+                step(2),
+            ]),
+            PatternNode::Alt(vec![repeat(step(0), 1, None), repeat(step(1), 3, None)]),
+            repeat(
+                PatternNode::Seq(vec![
+                    PatternNode::All(vec![0, 1]),
+                    repeat(step(2), 1, Some(4)),
+                ]),
+                2,
+                Some(3),
+            ),
+        ] {
+            let nfa = Nfa::compile(&root, 3).unwrap();
+            assert_eq!(
+                dsl::limits::automaton_states(&root),
+                nfa.states.len() as u64,
+                "{root:?}"
+            );
+        }
     }
 
     #[test]

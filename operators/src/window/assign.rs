@@ -14,7 +14,9 @@ pub fn tumbling(ts: Millis, size: Millis) -> Bounds {
 
 /// Every hopping window of `size` starting at a multiple of `slide` that
 /// holds `ts`, in ascending start order. Empty when `slide > size` leaves
-/// `ts` in a gap between windows.
+/// `ts` in a gap between windows. Yields `ceil(size / slide)` windows at
+/// most; the operator refuses specs over `dsl::limits::MAX_WINDOWS_PER_EVENT`
+/// before it collects them.
 pub fn hopping(ts: Millis, size: Millis, slide: Millis) -> impl Iterator<Item = Bounds> {
     let last_start = ts.div_euclid(slide) * slide;
     // Starts in (ts - size, last_start], stepping by `slide`.

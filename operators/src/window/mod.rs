@@ -47,6 +47,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType as ArrowType, Field as ArrowField, Schema, SchemaRef};
 use arrow_select::filter::filter_record_batch;
 use datafusion_common::ScalarValue;
+use dsl::limits::{windows_per_event, MAX_WINDOWS_PER_EVENT};
 use dsl::plan::{Catalog, ExprKind, Millis, RuleKind, RulePlan, WindowSpec};
 
 use self::feed::{OpenWindow, PendingRows};
@@ -511,13 +512,23 @@ fn validate(spec: &WindowSpec) -> Result<()> {
         WindowSpec::Hopping { size, slide } => size > 0 && slide > 0,
         WindowSpec::Session { gap } => gap > 0,
     };
-    if positive {
-        Ok(())
-    } else {
-        Err(OperatorError::Plan(format!(
+    if !positive {
+        return Err(OperatorError::Plan(format!(
             "window durations must be positive: {spec:?}"
-        )))
+        )));
     }
+    // `windows_for` allocates one entry per window an event belongs to:
+    // never let the rule text size that without the bound (`eddy check`
+    // refuses the same rules, E0504).
+    if let WindowSpec::Hopping { size, slide } = *spec {
+        let per_event = windows_per_event(size, slide);
+        if per_event > MAX_WINDOWS_PER_EVENT {
+            return Err(OperatorError::Plan(format!(
+                "`window every` puts each event in {per_event} windows; at most {MAX_WINDOWS_PER_EVENT} are supported"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn scalars_to_array(values: Vec<ScalarValue>, ty: &ArrowType) -> Result<ArrayRef> {
