@@ -13,6 +13,9 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 /// How much of an oversize line is kept for its dead-letter record.
 pub const OVERSIZE_KEPT_BYTES: usize = 64 * 1024;
 
+/// The UTF-8 byte-order mark, skipped at the start of an input.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Lines read in one go. `data` holds every accepted line followed by `\n`,
 /// so that it can be handed to a JSON-lines decoder as it is.
 #[derive(Debug, Default, Clone)]
@@ -54,7 +57,8 @@ enum Current {
 }
 
 /// Reads numbered (1-based) lines from `reader`. Blank lines are skipped but
-/// counted, a trailing `\r` is dropped.
+/// counted, a trailing `\r` is dropped, and so is a UTF-8 byte-order mark
+/// at the start of the input.
 pub struct LineReader<R> {
     reader: R,
     name: String,
@@ -161,6 +165,13 @@ impl<R: BufRead> LineReader<R> {
         self.next_number += 1;
         match current {
             Current::Normal { start } => {
+                // Editors on Windows start UTF-8 files with a byte-order
+                // mark, which is not JSON: drop it from the first line
+                // (checked here, once the line is whole, since a pipe may
+                // hand it over in pieces).
+                if number == 1 && chunk.data[start..].starts_with(UTF8_BOM) {
+                    chunk.data.drain(start..start + UTF8_BOM.len());
+                }
                 let mut end = chunk.data.len();
                 if end > start && chunk.data[end - 1] == b'\r' {
                     end -= 1;
@@ -221,6 +232,17 @@ mod tests {
     #[test]
     fn a_live_reader_hands_over_what_has_arrived() {
         assert_eq!(chunk_sizes(true), vec![2, 1]);
+    }
+
+    #[test]
+    fn a_byte_order_mark_arriving_in_pieces_is_skipped() {
+        // As stdin may hand it over: the mark split between two reads.
+        let input = Pieces(vec![b"\xEF\xBB", b"\xBF{\"a\":1}\n\xEF\xBB\xBF{}\n"]);
+        let mut reader = LineReader::new(BufReader::new(input), "-", 1024);
+        let chunk = reader.next_chunk(100).unwrap().unwrap();
+        assert_eq!(chunk.line_bytes(0), b"{\"a\":1}");
+        // A mark further on is left for the decoder to reject.
+        assert_eq!(chunk.line_bytes(1), b"\xEF\xBB\xBF{}");
     }
 
     #[test]
