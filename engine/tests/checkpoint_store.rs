@@ -2,6 +2,7 @@
 //! refusal of checkpoints it cannot trust.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 
 use engine::checkpoint::{
     Checkpoint, CheckpointError, CheckpointStore, OperatorState, RulesetFingerprint, SourceOffset,
@@ -223,4 +224,33 @@ fn unrelated_files_in_the_directory_are_ignored() {
     assert_eq!(store.load_latest().unwrap(), None);
     store.save(&checkpoint(1)).unwrap();
     assert_eq!(store.load_latest().unwrap(), Some(checkpoint(1)));
+}
+
+#[test]
+fn the_directory_and_files_are_the_owner_s_only_whatever_the_umask() {
+    let root = tempfile::tempdir().unwrap();
+    // A directory that exists already, open to everyone.
+    let existing = root.path().join("existing");
+    fs::create_dir(&existing).unwrap();
+    fs::set_permissions(&existing, fs::Permissions::from_mode(0o777)).unwrap();
+    // The most permissive umask: nothing taken off what eddy asks for. The
+    // umask is the process's: put back what it was whatever happens.
+    struct Restore(libc::mode_t);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: umask only sets the process's file-mode mask.
+            unsafe { libc::umask(self.0) };
+        }
+    }
+    // SAFETY: as above.
+    let _restore = Restore(unsafe { libc::umask(0) });
+    let mode = |path: &std::path::Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    for dir in [root.path().join("new/checkpoints"), existing] {
+        let mut store = CheckpointStore::open(&dir, ruleset()).unwrap();
+        let file = store.save(&checkpoint(1)).unwrap();
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+        let second = store.save(&checkpoint(2)).unwrap();
+        assert_eq!(mode(&second), 0o600);
+    }
 }

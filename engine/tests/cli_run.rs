@@ -279,6 +279,40 @@ fn output_and_dead_letters_are_the_same_for_any_batch_size() {
 }
 
 #[test]
+fn output_and_dead_letters_are_the_same_for_any_chunk_byte_limit() {
+    let dir = setup("chunk-bytes", "{bad\n{\"ts\":\"2026-01-01T00:00:01Z\",\"payment_id\":\"late\",\"user_id\":\"u9\",\"amount\":1}\n");
+    let run = |bytes: &str| {
+        let mut args: Vec<String> = STANDARD_ARGS.iter().map(|s| s.to_string()).collect();
+        args.extend([
+            "--max-chunk-bytes".into(),
+            bytes.into(),
+            "--dead-letter".into(),
+            format!("dl-{bytes}.jsonl"),
+        ]);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = eddy_in(&dir, &refs);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            out.stdout,
+            std::fs::read(dir.join(format!("dl-{bytes}.jsonl"))).unwrap(),
+        )
+    };
+    let (reference, reference_dead) = run("16777216");
+    assert!(!reference.is_empty());
+    // From one line per chunk (every line is wider than 1 byte) upwards.
+    for bytes in ["1", "150", "1000"] {
+        let (out, dead) = run(bytes);
+        assert_eq!(out, reference, "chunk bytes {bytes}");
+        assert_eq!(dead, reference_dead, "chunk bytes {bytes}");
+    }
+}
+
+#[test]
 fn stdin_is_an_input() {
     let dir = setup("stdin", "");
     let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))

@@ -42,11 +42,11 @@ fn payments() -> StreamPlan {
 }
 
 fn chunk_of(text: &str, max_line_bytes: usize) -> Chunk {
-    let mut reader = LineReader::new(
-        Cursor::new(text.as_bytes().to_vec()),
-        "test",
-        max_line_bytes,
-    );
+    chunk_of_bytes(text.as_bytes(), max_line_bytes)
+}
+
+fn chunk_of_bytes(text: &[u8], max_line_bytes: usize) -> Chunk {
+    let mut reader = LineReader::new(Cursor::new(text.to_vec()), "test", max_line_bytes);
     let chunk = reader.next_chunk(10_000).expect("read").expect("a chunk");
     assert!(reader.next_chunk(10_000).expect("read").is_none());
     chunk
@@ -56,15 +56,121 @@ const GOOD: &str = r#"{"ts":"2026-01-01T00:00:00Z","user":"u1","amount":12.5,"n"
 
 /// Decodes `bad` between two good lines and returns the single rejection.
 fn reject_of(bad: &str) -> (RejectReason, String) {
-    let text = format!("{GOOD}\n{bad}\n{GOOD}\n");
-    let mut decoder = StreamDecoder::new(&payments()).unwrap();
-    let decoded = decoder.decode(&chunk_of(&text, 1 << 20)).unwrap();
-    assert_eq!(decoded.batch.num_rows(), 2, "the good lines flow for {bad}");
-    assert_eq!(decoded.rejects.len(), 1, "one rejection for {bad}");
-    let reject = &decoded.rejects[0];
-    assert_eq!(reject.line, 2);
-    assert_eq!(reject.raw, bad.as_bytes());
-    (reject.reason, reject.detail.clone())
+    reject_in(bad.as_bytes(), &[payments()])
+}
+
+/// [`reject_of`] for a line that may not be UTF-8, with both decoders: the
+/// one-pass reader of scalar streams and the arrow-json one of nested
+/// records must agree.
+fn reject_by_both(bad: &[u8]) -> (RejectReason, String) {
+    reject_in(bad, &[payments(), scalar_payments()])
+}
+
+fn reject_in(bad: &[u8], streams: &[StreamPlan]) -> (RejectReason, String) {
+    let mut text = format!("{GOOD}\n").into_bytes();
+    text.extend_from_slice(bad);
+    text.extend_from_slice(format!("\n{GOOD}\n").as_bytes());
+    let shown = String::from_utf8_lossy(bad);
+    let mut found = Vec::new();
+    for stream in streams {
+        let mut decoder = StreamDecoder::new(stream).unwrap();
+        let decoded = decoder.decode(&chunk_of_bytes(&text, 1 << 20)).unwrap();
+        assert_eq!(
+            decoded.batch.num_rows(),
+            2,
+            "the good lines flow for {shown}"
+        );
+        assert_eq!(decoded.rejects.len(), 1, "one rejection for {shown}");
+        let reject = &decoded.rejects[0];
+        assert_eq!(reject.line, 2);
+        assert_eq!(reject.raw, bad);
+        found.push((reject.reason, reject.detail.clone()));
+    }
+    assert!(
+        found.windows(2).all(|w| w[0] == w[1]),
+        "both decoders, for {shown}: {found:?}"
+    );
+    found.swap_remove(0)
+}
+
+#[test]
+fn a_key_named_twice_in_any_object_is_a_duplicate_field() {
+    // serde_json and arrow-json would keep the last value: 50000 here.
+    let (reason, detail) = reject_by_both(
+        br#"{"ts":"2026-01-01T00:00:00Z","user":"u","amount":5,"amount":50000,"n":1}"#,
+    );
+    assert_eq!(reason, RejectReason::DuplicateField);
+    assert!(detail.contains("`amount`"), "{detail}");
+    for (bad, path) in [
+        // The same key once escaped.
+        (
+            r#"{"ts":"2026-01-01T00:00:00Z","user":"u","amount":5,"\u0061mount":5,"n":1}"#,
+            "`amount`",
+        ),
+        // The event-time field, even with the same value.
+        (r#"{"ts":1,"user":"u","amount":5,"n":1,"ts":1}"#, "`ts`"),
+        // Unknown fields.
+        (r#"{"ts":1,"user":"u","amount":5,"n":1,"x":1,"x":2}"#, "`x`"),
+        (
+            r#"{"ts":1,"user":"u","amount":5,"n":1,"x":{"y":[{"z":1,"z":1}]}}"#,
+            "`x.y.z`",
+        ),
+        // Inside an unknown field, beside a declared nested record in a
+        // scalar-only stream (where `device` is itself unknown).
+        (
+            r#"{"ts":1,"user":"u","amount":5,"n":1,"device":{"os":"a","os":"b"}}"#,
+            "`device.os`",
+        ),
+    ] {
+        let (reason, detail) = reject_by_both(bad.as_bytes());
+        assert_eq!(reason, RejectReason::DuplicateField, "{bad}");
+        assert!(detail.contains(path), "{bad}: {detail}");
+    }
+    // Alike keys in different objects are fine.
+    let text = format!(
+        "{}\n",
+        r#"{"ts":1,"user":"u","amount":5,"n":1,"x":{"n":1},"y":[{"n":1},{"n":2}]}"#
+    );
+    for stream in [payments(), scalar_payments()] {
+        let decoded = StreamDecoder::new(&stream)
+            .unwrap()
+            .decode(&chunk_of(&text, 1 << 20))
+            .unwrap();
+        assert_eq!(decoded.batch.num_rows(), 1, "{:?}", decoded.rejects);
+    }
+}
+
+#[test]
+fn invalid_utf8_anywhere_is_malformed_json() {
+    for bad in [
+        // In an unknown field, which serde_json skips unchecked.
+        &b"{\"ts\":1,\"user\":\"u\",\"amount\":5,\"n\":1,\"x\":\"\xff\xfe\"}"[..],
+        &b"{\"ts\":1,\"user\":\"u\",\"amount\":5,\"n\":1,\"x\":{\"\xc3\":1}}"[..],
+        // In a declared field.
+        &b"{\"ts\":1,\"user\":\"\xed\xa0\x80\",\"amount\":5,\"n\":1}"[..],
+    ] {
+        let (reason, detail) = reject_by_both(bad);
+        assert_eq!(reason, RejectReason::MalformedJson);
+        assert!(detail.contains("invalid UTF-8"), "{detail}");
+    }
+}
+
+#[test]
+fn a_byte_order_mark_at_the_start_of_the_input_is_skipped() {
+    let text = format!("\u{feff}{GOOD}\n{GOOD}\n");
+    let chunk = chunk_of(&text, 1 << 20);
+    assert_eq!(chunk.line_bytes(0), GOOD.as_bytes());
+    let decoded = StreamDecoder::new(&payments())
+        .unwrap()
+        .decode(&chunk)
+        .unwrap();
+    assert_eq!(decoded.batch.num_rows(), 2, "{:?}", decoded.rejects);
+    // Only there: further on it is not JSON.
+    let (reason, _) = reject_by_both("\u{feff}{}".as_bytes());
+    assert_eq!(reason, RejectReason::MalformedJson);
+    // A file holding only a mark has no lines.
+    let mut reader = LineReader::new(Cursor::new(b"\xEF\xBB\xBF\n".to_vec()), "t", 1024);
+    assert!(reader.next_chunk(10).unwrap().is_none());
 }
 
 #[test]
@@ -306,15 +412,21 @@ fn the_one_pass_reader_reads_what_arrow_json_reads_and_rejects_alike() {
         r#"{"ts":1767225600012,"user":"u18","amount":1.0,"n":18446744073709551615}"#,
         r#"["not", "an", "object"]"#,
         r#"{"ts":1767225600013,"user":"u19""#,
+        r#"{"ts":1767225600014,"user":"u20","amount":5,"amount":50000,"n":1}"#,
+        r#"{"ts":1767225600015,"user":"u21","amount":5,"n":1,"extra":{"a":[{"b":1,"b":2}]}}"#,
     ];
-    let text = lines.join("\n") + "\n";
+    let mut text = (lines.join("\n") + "\n").into_bytes();
+    text.extend_from_slice(
+        b"{\"ts\":1767225600016,\"user\":\"u22\",\"amount\":5,\"n\":1,\"x\":\"\xff\"}\n",
+    );
+    let text = &text;
     let one_pass = StreamDecoder::new(&scalar_payments())
         .unwrap()
-        .decode(&chunk_of(&text, 1 << 20))
+        .decode(&chunk_of_bytes(text, 1 << 20))
         .unwrap();
     let arrow_json = StreamDecoder::new(&payments())
         .unwrap()
-        .decode(&chunk_of(&text, 1 << 20))
+        .decode(&chunk_of_bytes(text, 1 << 20))
         .unwrap();
     assert_eq!(one_pass.batch.num_rows(), 14);
     assert_eq!(one_pass.chunk_lines, arrow_json.chunk_lines);
@@ -333,5 +445,14 @@ fn the_one_pass_reader_reads_what_arrow_json_reads_and_rejects_alike() {
             .collect()
     };
     assert_eq!(reasons(&one_pass), reasons(&arrow_json));
-    assert_eq!(one_pass.rejects.len(), 8);
+    assert_eq!(one_pass.rejects.len(), 11);
+    let last: Vec<RejectReason> = one_pass.rejects[8..].iter().map(|r| r.reason).collect();
+    assert_eq!(
+        last,
+        vec![
+            RejectReason::DuplicateField,
+            RejectReason::DuplicateField,
+            RejectReason::MalformedJson
+        ]
+    );
 }

@@ -6,7 +6,7 @@ use std::fmt;
 /// they appear in the dead-letter records and in the summary on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RejectReason {
-    /// Not a JSON value (or not UTF-8).
+    /// Not a JSON value, or not UTF-8 (anywhere in the line).
     MalformedJson,
     /// A non-nullable field is absent or null.
     MissingField,
@@ -18,16 +18,20 @@ pub enum RejectReason {
     Oversize,
     /// The event is older than its stream's watermark when it arrives.
     Late,
+    /// An object of the line names the same key twice: readers disagree on
+    /// which value counts, so none is used.
+    DuplicateField,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 6] = [
+    pub const ALL: [RejectReason; 7] = [
         RejectReason::MalformedJson,
         RejectReason::MissingField,
         RejectReason::WrongType,
         RejectReason::BadTimestamp,
         RejectReason::Oversize,
         RejectReason::Late,
+        RejectReason::DuplicateField,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +42,7 @@ impl RejectReason {
             RejectReason::BadTimestamp => "bad_timestamp",
             RejectReason::Oversize => "oversize",
             RejectReason::Late => "late",
+            RejectReason::DuplicateField => "duplicate_field",
         }
     }
 }

@@ -56,10 +56,18 @@ pub fn execute(config_path: &Path, rule_paths: &[PathBuf]) -> Result<u8, CliErro
                     address: listen.clone(),
                     source,
                 })?;
+        // From the environment only: a config file is often shared or committed.
+        let token = server::token_from_env();
         if let Some(address) = server::local_address(&listener) {
             tracing::info!("metrics, health and reload on http://{address}");
+            server::warn_if_exposed(address, token.is_some());
         }
-        runtime.spawn(server::serve(listener, metrics.clone(), Some(reload)));
+        runtime.spawn(server::serve(
+            listener,
+            metrics.clone(),
+            Some(reload),
+            token,
+        ));
     }
     let rules = JobRules {
         files: paths,

@@ -9,7 +9,7 @@ use super::outcome::{default_dead_letter, exit_code, report};
 use super::{rules, CliError};
 use crate::embedded::BuiltInPack;
 use crate::runner::{self, InputSpec, OutputTarget, RunConfig};
-use crate::source::{InputLocation, DEFAULT_MAX_LINE_BYTES};
+use crate::source::{InputLocation, DEFAULT_MAX_CHUNK_BYTES, DEFAULT_MAX_LINE_BYTES};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -29,6 +29,10 @@ pub struct RunArgs {
     /// Input lines read and decoded per chunk.
     #[arg(long, default_value_t = 8192)]
     pub batch_size: usize,
+    /// Input bytes read and decoded per chunk, whatever the number of lines
+    /// (a chunk takes one line at least): bounds memory with wide lines.
+    #[arg(long, default_value_t = DEFAULT_MAX_CHUNK_BYTES, value_name = "BYTES")]
+    pub max_chunk_bytes: usize,
     /// Longest accepted input line, in bytes; longer ones are dead-lettered.
     #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
@@ -100,6 +104,7 @@ fn run_program(program: &Program, inputs: Vec<InputSpec>, args: &RunArgs) -> Res
         .unwrap_or_else(|| default_dead_letter(&output));
     let mut config = RunConfig::new(inputs, output, dead_letter);
     config.batch_size = args.batch_size;
+    config.max_chunk_bytes = args.max_chunk_bytes;
     config.max_line_bytes = args.max_line_bytes;
     config.workers = args.workers;
     let summary = runner::run(program, &config)?;

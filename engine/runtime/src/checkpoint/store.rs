@@ -4,9 +4,14 @@
 //! leaves either the whole new file or none (a leftover temporary file is
 //! ignored and removed by the next save). The newest [`DEFAULT_RETAINED`]
 //! are kept: if the newest is damaged, the one before is still there.
+//!
+//! Checkpoints hold what the rules keep of events (user ids, IP addresses):
+//! the directory is made 0700 and the files 0600, whatever the umask, so
+//! that only the user running eddy can read them.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::{codec, Checkpoint, CheckpointError, RulesetFingerprint};
@@ -17,6 +22,11 @@ pub const DEFAULT_RETAINED: usize = 2;
 const PREFIX: &str = "checkpoint-";
 const SUFFIX: &str = ".ckpt";
 const TEMP_PREFIX: &str = ".tmp-checkpoint-";
+
+/// The mode of the store's directory: the owner's only.
+pub const DIR_MODE: u32 = 0o700;
+/// The mode of a checkpoint file: read and written by the owner only.
+pub const FILE_MODE: u32 = 0o600;
 
 /// A directory of checkpoints of one rule set.
 #[derive(Debug)]
@@ -35,7 +45,15 @@ impl CheckpointStore {
         ruleset: RulesetFingerprint,
     ) -> Result<Self, CheckpointError> {
         let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(|source| io(&dir, source))?;
+        DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(&dir)
+            .map_err(|source| io(&dir, source))?;
+        // The umask may have taken bits off the mode above, and a directory
+        // that was already there may be open to others: set it outright.
+        fs::set_permissions(&dir, Permissions::from_mode(DIR_MODE))
+            .map_err(|source| io(&dir, source))?;
         let latest_id = list(&dir)?.last().map(|(id, _)| *id);
         Ok(CheckpointStore {
             dir,
@@ -181,7 +199,12 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
         .write(true)
         .create(true)
         .truncate(true)
+        .mode(FILE_MODE)
         .open(path)
+        .map_err(|source| io(path, source))?;
+    // As for the directory: the mode of `open` is only used for a new file,
+    // and then less the umask.
+    file.set_permissions(Permissions::from_mode(FILE_MODE))
         .map_err(|source| io(path, source))?;
     file.write_all(bytes).map_err(|source| io(path, source))?;
     file.sync_all().map_err(|source| io(path, source))

@@ -10,7 +10,7 @@
 //! log_format = "text"                 # or "json"
 //!
 //! [metrics]
-//! listen = "127.0.0.1:9464"           # default: no HTTP endpoint
+//! listen = "127.0.0.1:9464"           # default: no HTTP endpoint; token: EDDY_API_TOKEN
 //!
 //! [limits]                            # state bounds, per rule and partition
 //! max_candidates_per_key = 1000       # past it, a key's oldest candidate goes

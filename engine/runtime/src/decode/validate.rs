@@ -4,10 +4,18 @@
 //! non-RFC 3339 shapes; eddy rejects all of those.
 //!
 //! The check walks the line with serde_json against the schema without
-//! building a value (unknown fields are skipped unparsed), so it costs about
-//! one pass of a JSON parser per line.
+//! building a value, so it costs about one pass of a JSON parser per line.
+//!
+//! It is also stricter than serde_json and arrow-json, which both accept an
+//! object naming a key twice (the last value wins) and skip the strings of
+//! unknown fields without checking their UTF-8. Two readers of the same
+//! line (eddy and whatever else reads the feed) could then see different
+//! events, which an attacker can use (`{"amount":5,"amount":50000}`): a
+//! duplicate key anywhere in the line, even in an unknown field, rejects it
+//! as `duplicate_field`, and a line that is not UTF-8 is `malformed_json`.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::fmt;
 
 use dsl::plan::{DataType, Field};
@@ -58,6 +66,15 @@ fn walk_line(
     time_field: &str,
     row: Option<&RefCell<Row>>,
 ) -> Result<(), Invalid> {
+    // JSON text is UTF-8 (RFC 8259 §8.1). serde_json checks the strings it
+    // reads, but skips those of unknown fields unchecked: check the whole
+    // line first (cheap next to parsing it).
+    if let Err(e) = std::str::from_utf8(line) {
+        return Err(Invalid::new(
+            RejectReason::MalformedJson,
+            format!("not valid JSON: invalid UTF-8 at byte {}", e.valid_up_to()),
+        ));
+    }
     // The first problem found; the parse is then abandoned with a
     // placeholder serde error.
     let found: RefCell<Option<Invalid>> = RefCell::new(None);
@@ -163,10 +180,22 @@ impl<'de> Visitor<'de> for ObjectSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut seen = vec![false; self.fields.len()];
+        // The unknown keys met so far, to find them named twice too.
+        let mut unknown = HashSet::new();
         // Bounded by the object's length.
-        while let Some(index) = map.next_key_seed(KeySeed(self.fields))? {
-            match index {
-                Some(i) => {
+        while let Some(key) = map.next_key_seed(KeySeed {
+            fields: self.fields,
+            unknown: &unknown,
+        })? {
+            match key {
+                Key::Duplicate(name) => {
+                    return Err(stop(self.found, duplicate(self.prefix, &name)));
+                }
+                Key::Declared(i) if seen[i] => {
+                    let name = &self.fields[i].name;
+                    return Err(stop(self.found, duplicate(self.prefix, name)));
+                }
+                Key::Declared(i) => {
                     seen[i] = true;
                     let field = &self.fields[i];
                     map.next_value_seed(ValueSeed {
@@ -177,8 +206,13 @@ impl<'de> Visitor<'de> for ObjectSeed<'_> {
                         slot: self.row.map(|row| (row, i)),
                     })?;
                 }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
+                Key::Unknown(name) => {
+                    map.next_value_seed(Skip {
+                        parent: self.prefix,
+                        key: &name,
+                        found: self.found,
+                    })?;
+                    unknown.insert(name);
                 }
             }
         }
@@ -252,29 +286,128 @@ impl ObjectSeed<'_> {
     }
 }
 
-/// A key of an object: the index of the declared field it names, if any.
-struct KeySeed<'a>(&'a [Field]);
+/// A key of an object, as [`KeySeed`] finds it.
+enum Key {
+    /// The declared field of this index.
+    Declared(usize),
+    /// A key not declared, met for the first time in this object.
+    Unknown(String),
+    /// A key not declared, met before in this object.
+    Duplicate(String),
+}
+
+/// A key of an object: the declared field it names, if any. Keys compare
+/// after unescaping, as every JSON reader sees them (`"\u0061"` is `"a"`).
+struct KeySeed<'a> {
+    fields: &'a [Field],
+    /// The undeclared keys of the object so far.
+    unknown: &'a HashSet<String>,
+}
 
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Option<usize>;
+    type Value = Key;
 
-    fn deserialize<D: de::Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Option<usize>, D::Error> {
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
         deserializer.deserialize_str(self)
     }
 }
 
 impl<'de> Visitor<'de> for KeySeed<'_> {
-    type Value = Option<usize>;
+    type Value = Key;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a field name")
     }
 
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
-        Ok(self.0.iter().position(|f| f.name == key))
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+        if let Some(i) = self.fields.iter().position(|f| f.name == key) {
+            Ok(Key::Declared(i))
+        } else if self.unknown.contains(key) {
+            Ok(Key::Duplicate(key.to_string()))
+        } else {
+            Ok(Key::Unknown(key.to_string()))
+        }
+    }
+}
+
+/// The rejection of an object that names `key` twice.
+fn duplicate(prefix: &str, key: &str) -> Invalid {
+    Invalid::new(
+        RejectReason::DuplicateField,
+        format!("field `{prefix}{key}` appears twice in one object"),
+    )
+}
+
+/// A value that is not read (an unknown field, or one declared `null`),
+/// walked all the same to find duplicate keys in its objects.
+#[derive(Clone, Copy)]
+struct Skip<'a> {
+    /// The path of the value, for messages: `x.` and `y` for `x.y` (only
+    /// put together when needed, as most values are not objects).
+    parent: &'a str,
+    key: &'a str,
+    found: &'a RefCell<Option<Invalid>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Skip<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        // Bounded by the array's length.
+        while seq.next_element_seed(self)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let prefix = format!("{}{}.", self.parent, self.key);
+        let mut keys = HashSet::new();
+        // Bounded by the object's length.
+        while let Some(key) = map.next_key::<String>()? {
+            if keys.contains(key.as_str()) {
+                return Err(stop(self.found, duplicate(&prefix, &key)));
+            }
+            map.next_value_seed(Skip {
+                parent: &prefix,
+                key: &key,
+                found: self.found,
+            })?;
+            keys.insert(key);
+        }
+        Ok(())
     }
 }
 
@@ -298,7 +431,7 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
 }
 
 impl ValueSeed<'_> {
-    /// Records the field's value (a duplicate key overwrites it).
+    /// Records the field's value.
     fn keep(&self, cell: Cell) {
         if let Some((row, index)) = self.slot {
             if let Some(slot) = row.borrow_mut().cells.get_mut(index) {
@@ -454,20 +587,24 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                 }
                 .visit_map(map)
             }
-            DataType::Null => {
-                let _ = IgnoredAny.visit_map(map)?;
-                Ok(())
+            DataType::Null => Skip {
+                parent: self.prefix,
+                key: &self.field.name,
+                found: self.found,
             }
+            .visit_map(map),
             _ => Err(self.refuse("an object".into())),
         }
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
         match self.field.ty {
-            DataType::Null => {
-                let _ = IgnoredAny.visit_seq(seq)?;
-                Ok(())
+            DataType::Null => Skip {
+                parent: self.prefix,
+                key: &self.field.name,
+                found: self.found,
             }
+            .visit_seq(seq),
             _ => Err(self.refuse("an array".into())),
         }
     }

@@ -11,7 +11,7 @@ pub use crate::driver::{late_detail, RunError, RunSummary};
 use crate::driver::{Driver, Source};
 use crate::sink::{CloudEventEncoder, CloudEventLines, DeadLetterSink, LineWriter};
 use crate::source::reader::{LineOptions, LineSource};
-use crate::source::{InputLocation, DEFAULT_MAX_LINE_BYTES};
+use crate::source::{InputLocation, DEFAULT_MAX_CHUNK_BYTES, DEFAULT_MAX_LINE_BYTES};
 
 /// Decoded chunks in flight per input when nothing else is said: enough to
 /// overlap decoding with the pipeline, few enough to bound memory.
@@ -38,6 +38,9 @@ pub struct RunConfig {
     pub dead_letter: PathBuf,
     /// Lines per chunk.
     pub batch_size: usize,
+    /// Bytes of lines per chunk, whatever their number: with
+    /// `channel_capacity`, what bounds the memory of wide lines.
+    pub max_chunk_bytes: usize,
     pub max_line_bytes: usize,
     /// Pipelines on their own threads, the keys split between them; 1: the
     /// pipeline runs on the calling thread.
@@ -53,6 +56,7 @@ impl RunConfig {
             output,
             dead_letter,
             batch_size: 8192,
+            max_chunk_bytes: DEFAULT_MAX_CHUNK_BYTES,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             workers: 1,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
@@ -71,6 +75,7 @@ pub fn run(program: &Program, config: &RunConfig) -> Result<RunSummary, RunError
     let mut dead_letter = DeadLetterSink::new(config.dead_letter.clone(), config.inputs.len());
     let options = LineOptions {
         batch_size: config.batch_size,
+        max_chunk_bytes: config.max_chunk_bytes,
         max_line_bytes: config.max_line_bytes,
         capacity: config.channel_capacity,
     };

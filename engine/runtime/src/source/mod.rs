@@ -9,7 +9,7 @@ pub mod stdin;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-pub use lines::{Chunk, LineReader, DEFAULT_MAX_LINE_BYTES};
+pub use lines::{Chunk, LineReader, DEFAULT_MAX_CHUNK_BYTES, DEFAULT_MAX_LINE_BYTES};
 
 /// Errors of the sources.
 #[derive(Debug, thiserror::Error)]

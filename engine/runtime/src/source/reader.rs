@@ -2,7 +2,9 @@
 //!
 //! A reader thread reads chunks of lines and decodes them, and hands them
 //! over a bounded channel: `capacity` chunks in flight, so memory stays
-//! bounded and decoding overlaps with the pipeline, and a slow pipeline
+//! bounded (by about `max_chunk_bytes` × (`capacity` + 2): the chunks in
+//! the channel, the one being read and the one in the pipeline, each with
+//! its decoded batch) and decoding overlaps with the pipeline, and a slow pipeline
 //! slows the reader instead of growing a queue.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
@@ -21,6 +23,8 @@ use crate::reject::SourcedRejection;
 pub struct LineOptions {
     /// Lines per chunk.
     pub batch_size: usize,
+    /// Bytes of lines per chunk (a chunk takes one line at least).
+    pub max_chunk_bytes: usize,
     pub max_line_bytes: usize,
     /// Decoded chunks in flight between the reader thread and the driver.
     pub capacity: usize,
@@ -114,6 +118,7 @@ fn read_all(
         location.display_name(),
         options.max_line_bytes,
     )
+    .max_chunk_bytes(options.max_chunk_bytes)
     .hand_over_partial_chunks(live);
     // Each round consumes a chunk of the finite input.
     while let Some(chunk) = lines.next_chunk(options.batch_size)? {
