@@ -130,10 +130,19 @@ impl JobInputs {
     }
 }
 
-/// `payload`, a JSON object, with `"field": time` appended (a later key
-/// wins over an earlier one of the same name, in the validator and in
-/// arrow-json alike). `None` when the payload is not an object.
+/// `payload`, a JSON object, with `"field": time` appended, or put in
+/// place of a top-level `field` it has (a key named twice is a
+/// `duplicate_field` rejection, so the Kafka timestamp must replace it).
+/// `None` when the payload is not an object.
 fn with_field(payload: &[u8], field: &str, time: Millis) -> Option<Vec<u8>> {
+    if let Ok(mut object) =
+        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(payload)
+    {
+        if object.contains_key(field) {
+            object.insert(field.to_string(), serde_json::Value::from(time));
+            return serde_json::to_vec(&object).ok();
+        }
+    }
     let text = payload.trim_ascii();
     let body = text.strip_prefix(b"{")?.strip_suffix(b"}")?;
     let mut out = Vec::with_capacity(payload.len() + field.len() + 24);
