@@ -236,6 +236,31 @@ fn output_file_puts_the_dead_letter_next_to_it() {
     );
 }
 
+/// The standard run in `dir` with `option value`, its dead letters in
+/// `dl-VALUE.jsonl`; it must exit 3 (some input rejected). Returns stdout
+/// and the dead letters.
+fn run_with_option(dir: &Path, option: &str, value: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut args: Vec<String> = STANDARD_ARGS.iter().map(|s| s.to_string()).collect();
+    args.extend([
+        option.into(),
+        value.into(),
+        "--dead-letter".into(),
+        format!("dl-{value}.jsonl"),
+    ]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = eddy_in(dir, &refs);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.stdout,
+        std::fs::read(dir.join(format!("dl-{value}.jsonl"))).unwrap(),
+    )
+}
+
 #[test]
 fn output_and_dead_letters_are_the_same_for_any_batch_size() {
     let dir = setup("batches", "{bad\n{\"ts\":\"2026-01-01T00:00:01Z\",\"payment_id\":\"late\",\"user_id\":\"u9\",\"amount\":1}\n");
@@ -244,31 +269,7 @@ fn output_and_dead_letters_are_the_same_for_any_batch_size() {
         format!("{LOGINS}[]\n{{\"ts\":1}}\n"),
     )
     .unwrap();
-    let args = |size: &str| -> Vec<String> {
-        let mut args: Vec<String> = STANDARD_ARGS.iter().map(|s| s.to_string()).collect();
-        args.extend([
-            "--batch-size".into(),
-            size.into(),
-            "--dead-letter".into(),
-            format!("dl-{size}.jsonl"),
-        ]);
-        args
-    };
-    let run = |size: &str| {
-        let args = args(size);
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = eddy_in(&dir, &refs);
-        assert_eq!(
-            out.status.code(),
-            Some(3),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            out.stdout,
-            std::fs::read(dir.join(format!("dl-{size}.jsonl"))).unwrap(),
-        )
-    };
+    let run = |size: &str| run_with_option(&dir, "--batch-size", size);
     let (reference, reference_dead) = run("1000");
     assert_eq!(lines(&reference_dead).len(), 4);
     for size in ["1", "2", "7"] {
@@ -281,27 +282,7 @@ fn output_and_dead_letters_are_the_same_for_any_batch_size() {
 #[test]
 fn output_and_dead_letters_are_the_same_for_any_chunk_byte_limit() {
     let dir = setup("chunk-bytes", "{bad\n{\"ts\":\"2026-01-01T00:00:01Z\",\"payment_id\":\"late\",\"user_id\":\"u9\",\"amount\":1}\n");
-    let run = |bytes: &str| {
-        let mut args: Vec<String> = STANDARD_ARGS.iter().map(|s| s.to_string()).collect();
-        args.extend([
-            "--max-chunk-bytes".into(),
-            bytes.into(),
-            "--dead-letter".into(),
-            format!("dl-{bytes}.jsonl"),
-        ]);
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = eddy_in(&dir, &refs);
-        assert_eq!(
-            out.status.code(),
-            Some(3),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            out.stdout,
-            std::fs::read(dir.join(format!("dl-{bytes}.jsonl"))).unwrap(),
-        )
-    };
+    let run = |bytes: &str| run_with_option(&dir, "--max-chunk-bytes", bytes);
     let (reference, reference_dead) = run("16777216");
     assert!(!reference.is_empty());
     // From one line per chunk (every line is wider than 1 byte) upwards.
