@@ -210,3 +210,84 @@ fn chained_evidence_names_upstream_events_by_their_output_id() {
         assert!(takeover_ids.contains(&id), "{id} is no takeover's id");
     }
 }
+
+/// Runs the fraud pack with its `auth` input's second line replaced by
+/// `line`; returns (derived events, dead letters).
+fn fraud_with_second_auth_line(name: &str, line: &str) -> (String, Vec<serde_json::Value>) {
+    let pack = repo_root().join("examples/fraud");
+    let dir = scratch(name);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eddy"));
+    cmd.arg("run").arg(pack.join("rules.eddy"));
+    for (stream, path) in inputs(&pack) {
+        let mut text = fs::read_to_string(&path).unwrap();
+        if stream == "auth" {
+            let mut lines: Vec<&str> = text.lines().collect();
+            lines[1] = line;
+            text = lines.join("\n") + "\n";
+        }
+        let copy = dir.join(format!("{stream}.jsonl"));
+        fs::write(&copy, text).unwrap();
+        cmd.arg("--input")
+            .arg(format!("{stream}={}", copy.display()));
+    }
+    let (output, dead) = (dir.join("derived.jsonl"), dir.join("dead.jsonl"));
+    cmd.arg("--output")
+        .arg(&output)
+        .arg("--dead-letter")
+        .arg(&dead);
+    let result = cmd.output().expect("eddy runs");
+    assert_eq!(
+        result.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let dead = fs::read_to_string(&dead)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (fs::read_to_string(&output).unwrap(), dead)
+}
+
+/// One event stamped in the far future must not move the watermark: the
+/// derived events are those of a run where that line was garbage, and the
+/// line goes to the dead letter as `future`. Times RFC 3339 cannot write
+/// are `bad_timestamp`.
+#[test]
+fn one_far_future_event_blinds_nothing() {
+    let (baseline, _) = fraud_with_second_auth_line("future-baseline", "{oops");
+    assert!(baseline.lines().count() > 40, "the fraud pack fires");
+    let cases = [
+        (
+            r#"{"country":"FR","ip":"203.0.113.36","kind":"login_ok","ts":"9999-12-31T23:59:59.999Z","user_id":"u036"}"#,
+            "future",
+        ),
+        (
+            r#"{"country":"FR","ip":"203.0.113.36","kind":"login_ok","ts":"2999-01-01T00:00:00Z","user_id":"u036"}"#,
+            "future",
+        ),
+        (
+            r#"{"country":"FR","ip":"203.0.113.36","kind":"login_ok","ts":9223372036854775807,"user_id":"u036"}"#,
+            "bad_timestamp",
+        ),
+        (
+            r#"{"country":"FR","ip":"203.0.113.36","kind":"login_ok","ts":-9223372036854775808,"user_id":"u036"}"#,
+            "bad_timestamp",
+        ),
+    ];
+    for (index, (line, reason)) in cases.iter().enumerate() {
+        let (derived, dead) = fraud_with_second_auth_line(&format!("future-{index}"), line);
+        assert!(derived == baseline, "{line}: the derived events changed");
+        let record = dead
+            .iter()
+            .find(|d| d["stream"] == "auth" && d["line"] == 2)
+            .unwrap_or_else(|| panic!("{line}: not dead-lettered"));
+        assert_eq!(record["reason"], *reason, "{record}");
+    }
+    for event in baseline.lines() {
+        let event: serde_json::Value = serde_json::from_str(event).unwrap();
+        let time = event["time"].as_str().expect("time is a string");
+        assert!(chrono::DateTime::parse_from_rfc3339(time).is_ok(), "{time}");
+    }
+}

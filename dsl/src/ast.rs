@@ -25,6 +25,7 @@ pub struct StreamDecl {
     pub fields: Vec<FieldDecl>,
     pub time: Option<Ident>,
     pub lateness: Option<Duration>,
+    pub ahead: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -75,6 +75,7 @@ codes! {
     TOO_MANY_WINDOWS = "E0504": "a hopping window putting each event in more than 1000 windows (`window D every S` with D/S over 1000)",
     BAD_REGEX = "E0505": "a `matches` pattern that is not a valid regular expression",
     REGEX_TOO_LARGE = "E0506": "a `matches` pattern that compiles to more than the regex size limit (10 MiB)",
+    DURATION_TOO_LONG = "E0507": "a duration over 36500d (100 years)",
 }
 
 #[cfg(test)]

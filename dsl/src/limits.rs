@@ -28,6 +28,11 @@ pub const MAX_WINDOWS_PER_EVENT: i64 = 1000;
 /// fails at run time.
 pub const REGEX_SIZE_LIMIT: usize = 10 * (1 << 20);
 
+/// The longest duration a rule may write (100 years): times derived from an
+/// event's (`first + within`, window ends) stay within the years RFC 3339
+/// can write.
+pub const MAX_DURATION: i64 = 36_500 * 86_400_000;
+
 /// The most diagnostics reported for one file; past it one note says how
 /// many more there were. Garbage input would otherwise print one error per
 /// few characters.

@@ -8,6 +8,15 @@
 /// Event time and durations are whole milliseconds since the Unix epoch.
 pub type Millis = i64;
 
+/// How far ahead of the wall clock an event may be when its stream does not
+/// say (`ahead 1d`). One event stamped in the far future would otherwise
+/// move its stream's watermark there and make every later event late.
+pub const DEFAULT_AHEAD: Millis = 86_400_000;
+
+/// The event times eddy accepts: the years 0000 to 9999, what RFC 3339
+/// can write (`0000-01-01T00:00:00.000Z` to `9999-12-31T23:59:59.999Z`).
+pub const TIME_RANGE: std::ops::RangeInclusive<Millis> = -62_167_219_200_000..=253_402_300_799_999;
+
 /// The name of the event-time field of every derived stream.
 pub const DERIVED_TIME_FIELD: &str = "time";
 
@@ -49,6 +58,9 @@ pub struct StreamPlan {
     pub time_field: String,
     /// How far out of order events may arrive.
     pub lateness: Millis,
+    /// How far ahead of the wall clock an event's time may be; later ones
+    /// are refused as `future` (see [`DEFAULT_AHEAD`]).
+    pub ahead: Millis,
     /// `Some(rule index)` when this stream is the derived events of a rule:
     /// its fields are the rule's emitted fields plus [`DERIVED_TIME_FIELD`].
     pub derived_from: Option<usize>,

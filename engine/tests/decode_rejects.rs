@@ -37,6 +37,7 @@ fn payments() -> StreamPlan {
         ],
         time_field: "ts".into(),
         lateness: 5_000,
+        ahead: dsl::plan::DEFAULT_AHEAD,
         derived_from: None,
     }
 }

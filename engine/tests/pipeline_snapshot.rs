@@ -64,7 +64,7 @@ struct Step {
     watermarks: Vec<Option<Millis>>,
     global_watermark: Millis,
     /// (row, time, watermark) of the events refused as late.
-    late: Vec<(usize, Millis, Millis)>,
+    late: Vec<(usize, Millis, engine::time::Untimely)>,
 }
 
 impl Step {
@@ -146,9 +146,9 @@ fn run(
                 .collect(),
             global_watermark: pipeline.global_watermark(),
             late: progress
-                .late
+                .untimely
                 .iter()
-                .map(|l| (l.row, l.time, l.watermark))
+                .map(|l| (l.row, l.time, l.kind))
                 .collect(),
         });
         if cuts.contains(&(steps.len() - 1)) {

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use dsl::plan::*;
 use engine::pipeline::{OutputEvent, Pipeline};
-use engine::time::{ReorderBuffer, SourceProgress, StreamClock};
+use engine::time::{
+    Admission, ReorderBuffer, SourceProgress, StreamClock, Untimely, UntimelyEvent,
+};
 use operators::Operator;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -95,18 +97,63 @@ fn rule0_batches(log: &Log) -> Vec<Vec<(Millis, i64)>> {
 
 // ---------------------------------------------------------------- tests
 
+fn late(row: usize, time: Millis, watermark: Millis) -> UntimelyEvent {
+    UntimelyEvent {
+        row,
+        time,
+        kind: Untimely::Late { watermark },
+    }
+}
+
+/// The wall clock of the clock tests: far after their event times.
+const NOW: Millis = 1_000_000_000;
+
 #[test]
 fn stream_clock_trails_the_newest_event_by_the_lateness() {
-    let mut clock = StreamClock::new(5_000);
+    let mut clock = StreamClock::new(5_000, DEFAULT_AHEAD);
     assert_eq!(clock.watermark(), Millis::MIN);
-    assert!(clock.admit(10_000));
+    assert_eq!(clock.admit(10_000, NOW), Admission::OnTime);
     assert_eq!(clock.watermark(), 5_000);
-    assert!(clock.admit(5_000), "exactly at the watermark is in time");
-    assert!(!clock.admit(4_999), "before the watermark is late");
-    assert!(clock.admit(7_000), "out of order within the lateness");
+    assert_eq!(
+        clock.admit(5_000, NOW),
+        Admission::OnTime,
+        "exactly at the watermark is in time"
+    );
+    assert_eq!(
+        clock.admit(4_999, NOW),
+        Admission::Late,
+        "before the watermark is late"
+    );
+    assert_eq!(
+        clock.admit(7_000, NOW),
+        Admission::OnTime,
+        "out of order within the lateness"
+    );
     assert_eq!(clock.watermark(), 5_000, "older events do not move it");
     clock.finish();
     assert_eq!(clock.watermark(), Millis::MAX);
+}
+
+#[test]
+fn an_event_too_far_ahead_of_the_wall_clock_is_future_and_moves_nothing() {
+    let mut clock = StreamClock::new(5_000, 60_000);
+    assert_eq!(clock.admit(10_000, NOW), Admission::OnTime);
+    assert_eq!(
+        clock.admit(NOW + 60_000, NOW),
+        Admission::OnTime,
+        "exactly at the bound"
+    );
+    assert_eq!(clock.admit(NOW + 60_001, NOW), Admission::Future);
+    assert_eq!(clock.admit(Millis::MAX, NOW), Admission::Future);
+    assert_eq!(
+        clock.watermark(),
+        NOW + 55_000,
+        "the future events did not move the watermark"
+    );
+    // A gap in the stream is no reason to refuse: only the wall clock bounds it.
+    let mut quiet = StreamClock::new(0, 60_000);
+    assert_eq!(quiet.admit(1_000, NOW), Admission::OnTime);
+    assert_eq!(quiet.admit(NOW, NOW), Admission::OnTime);
 }
 
 #[test]
@@ -144,12 +191,10 @@ fn late_events_are_reported_and_not_processed() {
             ]),
         )
         .unwrap();
-    let late: Vec<(usize, Millis, Millis)> = progress
-        .late
-        .iter()
-        .map(|l| (l.row, l.time, l.watermark))
-        .collect();
-    assert_eq!(late, vec![(2, 8_999, 9_000), (4, 10_999, 11_000)]);
+    assert_eq!(
+        progress.untimely,
+        vec![late(2, 8_999, 9_000), late(4, 10_999, 11_000)]
+    );
     p.finish().unwrap();
     let seen: Vec<i64> = rule0_batches(&log).concat().iter().map(|r| r.1).collect();
     assert_eq!(
@@ -258,7 +303,7 @@ fn run_chunked(
         }
         let end = (positions[i] + chunk).min(inputs[i].len());
         let progress = p.push(i, &batch(&inputs[i][positions[i]..end])).unwrap();
-        late.extend(progress.late.iter().map(|l| (i, l.time)));
+        late.extend(progress.untimely.iter().map(|l| (i, l.time)));
         output.extend(progress.ready);
         positions[i] = end;
     }
@@ -336,12 +381,7 @@ fn a_driving_source_sets_the_watermark_and_idle_streams_do_not_hold_time_back() 
 
     // a comes back with an event the pipeline has already moved past: late.
     let progress = p.push(0, &batch(&[(35_000, 2), (60_000, 3)])).unwrap();
-    let late: Vec<(usize, Millis, Millis)> = progress
-        .late
-        .iter()
-        .map(|l| (l.row, l.time, l.watermark))
-        .collect();
-    assert_eq!(late, vec![(0, 35_000, 39_000)]);
+    assert_eq!(progress.untimely, vec![late(0, 35_000, 39_000)]);
 
     p.drive_stream(1, SourceProgress::Idle).unwrap();
     assert_eq!(

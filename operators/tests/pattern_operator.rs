@@ -50,6 +50,7 @@ fn catalog() -> Catalog {
                 ],
                 time_field: "ts".into(),
                 lateness: 5,
+                ahead: dsl::plan::DEFAULT_AHEAD,
                 derived_from: None,
             },
             StreamPlan {
@@ -61,6 +62,7 @@ fn catalog() -> Catalog {
                 ],
                 time_field: "time".into(),
                 lateness: 0,
+                ahead: dsl::plan::DEFAULT_AHEAD,
                 derived_from: Some(0),
             },
         ],

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use crate::ast::{self, FieldDecl, TypeExpr};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Span};
-use crate::plan::{DataType, Field, StreamPlan};
+use crate::plan::{DataType, Field, StreamPlan, DEFAULT_AHEAD};
 use crate::suggest;
 
 const TYPE_NAMES: &[&str] = &["string", "int", "float", "bool", "timestamp"];
@@ -182,6 +182,7 @@ fn stream_plan(
         fields,
         time_field: time_field?,
         lateness: decl.lateness.map_or(0, |d| d.millis),
+        ahead: decl.ahead.map_or(DEFAULT_AHEAD, |d| d.millis),
         derived_from: None,
     })
 }

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use crate::ast::{self, PatternKind, RuleDecl};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Severity, Span};
-use crate::plan::{Catalog, Program, StreamPlan, DERIVED_TIME_FIELD};
+use crate::plan::{Catalog, Program, StreamPlan, DEFAULT_AHEAD, DERIVED_TIME_FIELD};
 
 use emit::{derived_fields, describe_fields};
 use rule::RuleChecker;
@@ -117,6 +117,7 @@ pub fn check(files: &[(usize, &ast::File)], diags: &mut Vec<Diagnostic>) -> Opti
                 fields,
                 time_field: DERIVED_TIME_FIELD.into(),
                 lateness: 0,
+                ahead: DEFAULT_AHEAD,
                 derived_from: Some(plans.len()),
             });
         }

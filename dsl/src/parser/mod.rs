@@ -11,6 +11,7 @@ use crate::ast::{Duration, File, Ident, Spanned};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Severity, Span};
 use crate::lexer::{self, Token, TokenKind};
+use crate::limits;
 use crate::suggest;
 
 /// Words that start a rule clause.
@@ -380,16 +381,24 @@ impl<'a> Parser<'a> {
             .parse::<i64>()
             .ok()
             .and_then(|n| n.checked_mul(per_unit));
-        if value.is_none() {
-            self.report(
+        match value {
+            None => self.report(
                 codes::BAD_DURATION,
                 format!("duration `{text}` is too long"),
                 span,
                 "out of range",
                 None,
-            );
+            ),
+            Some(millis) if millis > limits::MAX_DURATION => self.report(
+                codes::DURATION_TOO_LONG,
+                format!("duration `{text}` is longer than 36500d (100 years)"),
+                span,
+                "too long",
+                Some("event times and the times eddy derives from them must stay within the years 0000 to 9999".into()),
+            ),
+            Some(_) => {}
         }
-        value
+        value.filter(|&millis| millis <= limits::MAX_DURATION)
     }
 }
 

@@ -1,4 +1,4 @@
-//! `stream NAME ( field type[?], ... ) time FIELD lateness DURATION`
+//! `stream NAME ( field type[?], ... ) time FIELD lateness DURATION ahead DURATION`
 
 use super::{PResult, Parser};
 use crate::ast::{FieldDecl, StreamDecl, TypeExpr};
@@ -14,6 +14,7 @@ impl Parser<'_> {
             fields,
             time: None,
             lateness: None,
+            ahead: None,
         };
         loop {
             if self.at_kw("time") {
@@ -22,6 +23,9 @@ impl Parser<'_> {
             } else if self.at_kw("lateness") {
                 self.bump();
                 decl.lateness = Some(self.duration()?.value);
+            } else if self.at_kw("ahead") {
+                self.bump();
+                decl.ahead = Some(self.duration()?.value);
             } else {
                 break;
             }
@@ -30,7 +34,7 @@ impl Parser<'_> {
             && !self.at_kw("rule")
             && !self.at_kw("stream")
         {
-            return self.expected("`time`, `lateness`, or the next `stream` or `rule`");
+            return self.expected("`time`, `lateness`, `ahead`, or the next `stream` or `rule`");
         }
         Ok(decl)
     }

@@ -18,19 +18,23 @@ pub enum RejectReason {
     Oversize,
     /// The event is older than its stream's watermark when it arrives.
     Late,
+    /// The event's time is further ahead of the wall clock than its stream
+    /// allows (`ahead`, default 1d).
+    Future,
     /// An object of the line names the same key twice: readers disagree on
     /// which value counts, so none is used.
     DuplicateField,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 7] = [
+    pub const ALL: [RejectReason; 8] = [
         RejectReason::MalformedJson,
         RejectReason::MissingField,
         RejectReason::WrongType,
         RejectReason::BadTimestamp,
         RejectReason::Oversize,
         RejectReason::Late,
+        RejectReason::Future,
         RejectReason::DuplicateField,
     ];
 
@@ -42,6 +46,7 @@ impl RejectReason {
             RejectReason::BadTimestamp => "bad_timestamp",
             RejectReason::Oversize => "oversize",
             RejectReason::Late => "late",
+            RejectReason::Future => "future",
             RejectReason::DuplicateField => "duplicate_field",
         }
     }

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use dsl::plan::{Millis, Program};
+use dsl::plan::Program;
 
 use super::JobError;
 use crate::config::{Config, StreamSource, TimestampSource};
 use crate::decode::{Decoded, StreamDecoder};
 use crate::kafka::chunk::chunks_by_topic;
 use crate::kafka::SourceMessage;
+use crate::source::stamp::with_time_field;
 use crate::source::Chunk;
 
 /// One input stream read from a topic.
@@ -120,7 +121,7 @@ impl JobInputs {
         match (input, message.timestamp) {
             (Some(input), Some(time)) if input.timestamp == TimestampSource::Kafka => {
                 SourceMessage {
-                    payload: with_field(&message.payload, &input.time_field, time)
+                    payload: with_time_field(&message.payload, &input.time_field, time)
                         .unwrap_or_else(|| message.payload.clone()),
                     ..message.clone()
                 }
@@ -130,42 +131,15 @@ impl JobInputs {
     }
 }
 
-/// `payload`, a JSON object, with `"field": time` appended, or put in
-/// place of a top-level `field` it has (a key named twice is a
-/// `duplicate_field` rejection, so the Kafka timestamp must replace it).
-/// `None` when the payload is not an object.
-fn with_field(payload: &[u8], field: &str, time: Millis) -> Option<Vec<u8>> {
-    if let Ok(mut object) =
-        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(payload)
-    {
-        if object.contains_key(field) {
-            object.insert(field.to_string(), serde_json::Value::from(time));
-            return serde_json::to_vec(&object).ok();
-        }
-    }
-    let text = payload.trim_ascii();
-    let body = text.strip_prefix(b"{")?.strip_suffix(b"}")?;
-    let mut out = Vec::with_capacity(payload.len() + field.len() + 24);
-    out.push(b'{');
-    out.extend_from_slice(body);
-    if !body.trim_ascii().is_empty() {
-        out.push(b',');
-    }
-    crate::sink::json::write_str(&mut out, field);
-    out.push(b':');
-    out.extend_from_slice(time.to_string().as_bytes());
-    out.push(b'}');
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use arrow_array::cast::AsArray;
     use arrow_array::types::TimestampMillisecondType;
 
     use super::*;
+    use crate::reject::RejectReason;
 
-    fn message(offset: i64, timestamp: Option<Millis>, payload: &str) -> SourceMessage {
+    fn message(offset: i64, timestamp: Option<i64>, payload: &str) -> SourceMessage {
         SourceMessage {
             topic: "clicks".into(),
             partition: 0,
@@ -192,6 +166,8 @@ mod tests {
             // The Kafka timestamp wins over a field of the same name.
             message(1, Some(6_000), r#"{"url":"/b","ts":1}"#),
             message(2, None, r#"{"url":"/c"}"#),
+            // Stamping the time must not hide a key named twice.
+            message(3, Some(7_000), r#"{"url":"/d","url":"/e"}"#),
         ];
         let chunks = inputs.decode(&messages, 1 << 20).unwrap();
         let decoded = &chunks[0].decoded;
@@ -200,19 +176,11 @@ mod tests {
             .column(0)
             .as_primitive::<TimestampMillisecondType>();
         assert_eq!(times.values().to_vec(), vec![5_000, 6_000]);
-        assert_eq!(decoded.rejects.len(), 1, "no timestamp: no event time");
-    }
-
-    #[test]
-    fn the_kafka_timestamp_is_appended_to_the_object() {
+        let reasons: Vec<_> = decoded.rejects.iter().map(|r| r.reason).collect();
         assert_eq!(
-            with_field(br#" {"a":1} "#, "ts", 5).as_deref(),
-            Some(&br#"{"a":1,"ts":5}"#[..])
+            reasons,
+            [RejectReason::MissingField, RejectReason::DuplicateField],
+            "no timestamp: no event time"
         );
-        assert_eq!(
-            with_field(b"{}", "ts", 5).as_deref(),
-            Some(&br#"{"ts":5}"#[..])
-        );
-        assert_eq!(with_field(b"[1]", "ts", 5), None);
     }
 }

@@ -23,6 +23,7 @@ use operators::{
 pub fn input_stream(name: &str, lateness: Millis) -> StreamPlan {
     StreamPlan {
         name: name.into(),
+        ahead: DEFAULT_AHEAD,
         fields: vec![
             Field {
                 name: "ts".into(),
@@ -51,6 +52,7 @@ pub fn derived_stream(name: &str, rule: usize) -> StreamPlan {
         }],
         time_field: DERIVED_TIME_FIELD.into(),
         lateness: 0,
+        ahead: dsl::plan::DEFAULT_AHEAD,
         derived_from: Some(rule),
     }
 }

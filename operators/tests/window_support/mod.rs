@@ -26,6 +26,7 @@ pub fn input_stream() -> StreamPlan {
         ],
         time_field: "ts".into(),
         lateness: 0,
+        ahead: dsl::plan::DEFAULT_AHEAD,
         derived_from: None,
     }
 }
@@ -56,6 +57,7 @@ pub fn catalog(rule: &RulePlan) -> Catalog {
                 fields,
                 time_field: DERIVED_TIME_FIELD.into(),
                 lateness: 0,
+                ahead: dsl::plan::DEFAULT_AHEAD,
                 derived_from: Some(0),
             },
         ],

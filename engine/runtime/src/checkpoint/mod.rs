@@ -104,6 +104,18 @@ impl Checkpoint {
         }
     }
 
+    /// Reads a checkpoint file's bytes, as [`CheckpointStore`] does; `path`
+    /// names the file in errors. A checkpoint that fails any check (magic,
+    /// version, checksum, lengths, metadata) is an error, never a panic.
+    pub fn decode(path: &std::path::Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+        codec::decode(path, bytes)
+    }
+
+    /// The file bytes of this checkpoint.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
     /// The next offset to read of `topic`/`partition`, if recorded.
     pub fn offset_of(&self, topic: &str, partition: i32) -> Option<i64> {
         self.offsets

@@ -11,6 +11,7 @@
 //! again line by line to isolate the offending lines.
 
 mod columns;
+pub mod members;
 pub mod validate;
 
 use std::sync::Arc;

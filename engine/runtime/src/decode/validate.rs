@@ -18,7 +18,7 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
 
-use dsl::plan::{DataType, Field};
+use dsl::plan::{DataType, Field, TIME_RANGE};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::reject::RejectReason;
@@ -474,6 +474,25 @@ impl ValueSeed<'_> {
         stop(self.found, invalid)
     }
 
+    /// A timestamp read: kept if RFC 3339 can write it (the years 0000 to
+    /// 9999, [`TIME_RANGE`]), as every time eddy writes must be.
+    fn time<E: de::Error>(&self, millis: i64) -> Result<(), E> {
+        if !TIME_RANGE.contains(&millis) {
+            return Err(stop(
+                self.found,
+                Invalid::new(
+                    RejectReason::BadTimestamp,
+                    format!(
+                        "field `{}`: {millis} ms is outside the years 0000 to 9999",
+                        self.path()
+                    ),
+                ),
+            ));
+        }
+        self.keep(Cell::Time(millis));
+        Ok(())
+    }
+
     /// An integer: `exact` when it fits an i64, `approx` as a float.
     fn integer<E: de::Error>(
         &self,
@@ -483,7 +502,7 @@ impl ValueSeed<'_> {
     ) -> Result<(), E> {
         match (&self.field.ty, exact) {
             (DataType::Int, Some(v)) => self.keep(Cell::Int(v)),
-            (DataType::Timestamp, Some(v)) => self.keep(Cell::Time(v)),
+            (DataType::Timestamp, Some(v)) => return self.time(v),
             (DataType::Float, _) => self.keep(Cell::Float(approx)),
             (DataType::Null, _) => {}
             _ => return Err(self.refuse(format!("the number {shown}"))),
@@ -555,10 +574,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             }
             DataType::Null => Ok(()),
             DataType::Timestamp => match chrono::DateTime::parse_from_rfc3339(v) {
-                Ok(time) => {
-                    self.keep(Cell::Time(time.timestamp_millis()));
-                    Ok(())
-                }
+                Ok(time) => self.time(time.timestamp_millis()),
                 Err(e) => Err(stop(
                     self.found,
                     Invalid::new(

@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use dsl::plan::{Millis, Program};
+use dsl::plan::{Millis, Program, StreamPlan};
 use operators::Limits;
 
 use crate::checkpoint::CheckpointError;
@@ -44,6 +44,7 @@ use crate::reject::RejectReason;
 use crate::sink::json::rfc3339_millis;
 use crate::sink::SinkError;
 use crate::source::SourceError;
+use crate::time::{Untimely, UntimelyEvent};
 
 pub use hooks::{Command, Control, Never, Observer, Quiet, Reload, TaskStore};
 use partitioned::PartitionError;
@@ -340,17 +341,14 @@ impl<'r> Driver<'r> {
             self.summary.events_in += rows;
             self.observer.events_in(&plan.name, rows);
         }
-        let late: Vec<_> = progress
-            .late
+        let untimely: Vec<_> = progress
+            .untimely
             .iter()
-            .map(|late| {
-                let detail = late_detail(late.time, late.watermark, &plan.name, plan.lateness);
-                batch.late_rejection(late, detail)
-            })
+            .map(|event| batch.untimely_rejection(event, untimely_detail(event, plan)))
             .collect();
         let in_line_order = matches!(batch.origins, Origins::Chunk { .. });
         let mut rejections = batch.rejected;
-        rejections.extend(late);
+        rejections.extend(untimely);
         if in_line_order {
             // Lines of one chunk: in line order, so that the dead letters of
             // a stream do not depend on the chunk size. (Other sources hand
@@ -526,12 +524,23 @@ impl<'r> Driver<'r> {
     }
 }
 
-/// The dead-letter detail of a late event, the same for every source.
-pub fn late_detail(time: Millis, watermark: Millis, stream: &str, lateness: Millis) -> String {
-    format!(
-        "event time {} is before the watermark {} of stream `{stream}` (lateness {})",
-        rfc3339_millis(time),
-        rfc3339_millis(watermark),
-        dsl::plan::rule_duration(lateness)
-    )
+/// The dead-letter detail of a late or future event of stream `plan`, the
+/// same for every source.
+pub fn untimely_detail(event: &UntimelyEvent, plan: &StreamPlan) -> String {
+    let stream = &plan.name;
+    match event.kind {
+        Untimely::Late { watermark } => format!(
+            "event time {} is before the watermark {} of stream `{stream}` (lateness {})",
+            rfc3339_millis(event.time),
+            rfc3339_millis(watermark),
+            dsl::plan::rule_duration(plan.lateness)
+        ),
+        Untimely::Future { limit } => format!(
+            "event time {} is after {}, the wall clock plus the {} that stream `{stream}` \
+             allows ahead of it (`ahead`)",
+            rfc3339_millis(event.time),
+            rfc3339_millis(limit),
+            dsl::plan::rule_duration(plan.ahead)
+        ),
+    }
 }

@@ -18,7 +18,7 @@ use super::RunError;
 use crate::checkpoint::SourceOffset;
 use crate::reject::{RejectReason, Rejection, SourceRecord, SourcedRejection};
 use crate::source::Chunk;
-use crate::time::LateEvent;
+use crate::time::{Untimely, UntimelyEvent};
 
 /// One input of the driver.
 pub trait Source {
@@ -113,15 +113,15 @@ pub struct MessageOrigin {
 }
 
 impl SourceBatch {
-    /// The dead-letter record of `late`, an event of this batch.
-    pub fn late_rejection(&self, late: &LateEvent, detail: String) -> SourcedRejection {
+    /// The dead-letter record of `event`, a late or future event of this batch.
+    pub fn untimely_rejection(&self, event: &UntimelyEvent, detail: String) -> SourcedRejection {
         let (source, line, raw, record) = match &self.origins {
             Origins::Chunk {
                 source,
                 chunk,
                 chunk_lines,
             } => {
-                let index = chunk_lines[late.row];
+                let index = chunk_lines[event.row];
                 (
                     source.clone(),
                     chunk.lines[index].0,
@@ -131,7 +131,7 @@ impl SourceBatch {
             }
             Origins::Offsets { source } => (
                 source.clone(),
-                offset(&self.events, late.row),
+                offset(&self.events, event.row),
                 Vec::new(),
                 None,
             ),
@@ -140,7 +140,7 @@ impl SourceBatch {
                 chunk_lines,
                 messages,
             } => {
-                let message = &messages[chunk_lines[late.row]];
+                let message = &messages[chunk_lines[event.row]];
                 (
                     source.clone(),
                     message.record.offset,
@@ -153,7 +153,10 @@ impl SourceBatch {
             source,
             rejection: Rejection {
                 line,
-                reason: RejectReason::Late,
+                reason: match event.kind {
+                    Untimely::Late { .. } => RejectReason::Late,
+                    Untimely::Future { .. } => RejectReason::Future,
+                },
                 detail,
                 raw,
             },

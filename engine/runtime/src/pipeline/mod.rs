@@ -26,8 +26,8 @@ pub use reload::CarryOver;
 pub use snapshot::PIPELINE_STATE_ENTRY;
 
 use crate::time::admission::{self, input_clocks};
-pub use crate::time::LateEvent;
 use crate::time::{ReorderBuffer, Run, SourceProgress, StreamClock};
+pub use crate::time::{Untimely, UntimelyEvent};
 
 /// Errors that stop the pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +73,8 @@ pub enum PipelineError {
 /// What one push or finish produced.
 #[derive(Debug, Default)]
 pub struct Progress {
-    pub late: Vec<LateEvent>,
+    /// Events refused as late or from the future, not handed to the rules.
+    pub untimely: Vec<UntimelyEvent>,
     /// Derived events whose time the watermark has passed, in output order.
     pub ready: Vec<OutputEvent>,
 }
@@ -104,6 +105,8 @@ pub struct Pipeline {
     output: OutputBuffer,
     /// The last watermark handed to the operators.
     watermark: Millis,
+    /// Reads the wall clock for [`admission::admit`].
+    wall_clock: fn() -> Millis,
 }
 
 impl Pipeline {
@@ -193,7 +196,16 @@ impl Pipeline {
                 .collect(),
             output: OutputBuffer::new(program.rules.len()),
             watermark: Millis::MIN,
+            wall_clock: admission::wall_clock_now,
         })
+    }
+
+    /// Replaces the wall clock that decides which events are from the
+    /// future: tests fix it, and the workers of a partitioned pipeline,
+    /// whose runner already admitted their events, read `Millis::MAX`
+    /// (nothing is from the future).
+    pub fn set_wall_clock(&mut self, clock: fn() -> Millis) {
+        self.wall_clock = clock;
     }
 
     /// The watermark of input stream `stream` (catalog index), if it is an input.
@@ -226,7 +238,7 @@ impl Pipeline {
             .ok_or(PipelineError::NotAnInput(name.to_string()))?;
         clock.drive(progress);
         Ok(Progress {
-            late: Vec::new(),
+            untimely: Vec::new(),
             ready: self.advance()?,
         })
     }
@@ -245,7 +257,7 @@ impl Pipeline {
             .ok_or(PipelineError::NotAnInput(name.to_string()))?
             .set_idle(idle);
         Ok(Progress {
-            late: Vec::new(),
+            untimely: Vec::new(),
             ready: self.advance()?,
         })
     }
@@ -303,8 +315,9 @@ impl Pipeline {
             .and_then(Option::as_mut)
             .ok_or_else(|| PipelineError::NotAnInput(name.to_string()))?;
 
-        let (keep, late) = admission::admit(clock, self.watermark, times.values());
-        let (admitted, admitted_times, admitted_offsets) = if late.is_empty() {
+        let now = (self.wall_clock)();
+        let (keep, untimely) = admission::admit(clock, self.watermark, times.values(), now);
+        let (admitted, admitted_times, admitted_offsets) = if untimely.is_empty() {
             (
                 batch.clone(),
                 times.values().to_vec(),
@@ -329,7 +342,7 @@ impl Pipeline {
         self.reorder
             .insert(stream, admitted, &admitted_times, &admitted_offsets);
         let ready = self.advance()?;
-        Ok(Progress { late, ready })
+        Ok(Progress { untimely, ready })
     }
 
     /// Input stream `stream` has ended: it no longer holds time back.
@@ -338,7 +351,7 @@ impl Pipeline {
             clock.finish();
         }
         Ok(Progress {
-            late: Vec::new(),
+            untimely: Vec::new(),
             ready: self.advance()?,
         })
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use dsl::plan::Program;
 
-pub use crate::driver::{late_detail, RunError, RunSummary};
+pub use crate::driver::{untimely_detail, RunError, RunSummary};
 use crate::driver::{Driver, Source};
 use crate::sink::{CloudEventEncoder, CloudEventLines, DeadLetterSink, LineWriter};
 use crate::source::reader::{LineOptions, LineSource};

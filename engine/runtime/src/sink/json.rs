@@ -10,10 +10,14 @@ use arrow_array::types::{
 };
 use arrow_array::Array;
 use arrow_schema::{DataType, TimeUnit};
-use dsl::plan::Millis;
+use dsl::plan::{Millis, TIME_RANGE};
 
-/// `2026-01-01T00:00:00.000Z`; out-of-range times fall back to the number.
+/// `2026-01-01T00:00:00.000Z`. Always RFC 3339: a time outside the years
+/// 0000 to 9999 is written as the nearest end of that range. Input times
+/// are refused outside it and durations are bounded, so only the bounds a
+/// runtime uses internally (the start and end of time) get there.
 pub fn rfc3339_millis(time: Millis) -> String {
+    let time = time.clamp(*TIME_RANGE.start(), *TIME_RANGE.end());
     match chrono::DateTime::from_timestamp_millis(time) {
         Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         None => time.to_string(),

@@ -4,6 +4,7 @@
 pub mod file;
 pub mod lines;
 pub mod reader;
+pub mod stamp;
 pub mod stdin;
 
 use std::io::BufRead;

@@ -1,20 +1,30 @@
-//! Admission: which events of a batch are late, and the global watermark
+//! Admission: which events of a batch are late or from the future, and the global watermark
 //! the input streams' clocks give. The pipeline admits the events it is
 //! handed; the partitioned runner admits them once, before splitting them
 //! between its workers, so that lateness does not depend on the split.
 
 use dsl::plan::{Catalog, Millis};
 
+use super::clock::Admission;
 use super::StreamClock;
 
-/// An event found late by [`admit`].
+/// An event [`admit`] refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LateEvent {
+pub struct UntimelyEvent {
     /// Row of the batch.
     pub row: usize,
     pub time: Millis,
-    /// The stream's watermark when the event arrived.
-    pub watermark: Millis,
+    pub kind: Untimely,
+}
+
+/// Why an event was refused, with the bound it broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Untimely {
+    /// Earlier than `watermark`, the stream's watermark when it arrived.
+    Late { watermark: Millis },
+    /// Later than `limit`, the wall clock when it arrived plus the stream's
+    /// `ahead`.
+    Future { limit: Millis },
 }
 
 /// One clock per catalog stream: `Some` for the streams named in `inputs`.
@@ -26,7 +36,8 @@ pub fn input_clocks<'a>(
     let mut clocks: Vec<Option<StreamClock>> = vec![None; catalog.streams.len()];
     for &input in inputs {
         let index = catalog.stream_index(input).ok_or(input)?;
-        clocks[index] = Some(StreamClock::new(catalog.streams[index].lateness));
+        let stream = &catalog.streams[index];
+        clocks[index] = Some(StreamClock::new(stream.lateness, stream.ahead));
     }
     Ok(clocks)
 }
@@ -51,28 +62,44 @@ pub fn global_watermark(clocks: &[Option<StreamClock>], handed: Millis) -> Milli
 }
 
 /// Admits the events of one batch of `clock`'s stream, arriving in row
-/// order, given the watermark already `handed` on: whether each row is
-/// admitted, and the late ones.
+/// order when the wall clock reads `now`, given the watermark already
+/// `handed` on: whether each row is admitted, and the refused ones.
 pub fn admit(
     clock: &mut StreamClock,
     handed: Millis,
     times: &[Millis],
-) -> (Vec<bool>, Vec<LateEvent>) {
-    let mut late = Vec::new();
+    now: Millis,
+) -> (Vec<bool>, Vec<UntimelyEvent>) {
+    let mut refused = Vec::new();
     let mut keep = Vec::with_capacity(times.len());
     for (row, &time) in times.iter().enumerate() {
         // The events after `handed` were promised to the operators, whatever
         // the stream's own clock says (a source back from idleness).
         let watermark = clock.watermark().max(handed);
-        let admitted = time >= handed && clock.admit(time);
-        if !admitted {
-            late.push(LateEvent {
-                row,
-                time,
-                watermark,
-            });
+        let kind = if time < handed {
+            Some(Untimely::Late { watermark })
+        } else {
+            match clock.admit(time, now) {
+                Admission::OnTime => None,
+                Admission::Late => Some(Untimely::Late { watermark }),
+                Admission::Future => Some(Untimely::Future {
+                    limit: clock.future_limit(now),
+                }),
+            }
+        };
+        if let Some(kind) = kind {
+            refused.push(UntimelyEvent { row, time, kind });
         }
-        keep.push(admitted);
+        keep.push(kind.is_none());
     }
-    (keep, late)
+    (keep, refused)
+}
+
+/// The wall clock in epoch milliseconds, as admission reads it.
+pub fn wall_clock_now() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| {
+            Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
+        })
 }

@@ -5,6 +5,11 @@
 //! knows better (Kafka, with several partitions and idle ones) can drive it
 //! instead with [`SourceProgress`]: then the watermark trails the progress
 //! the source reports.
+//!
+//! The one place the wall clock enters: an event stamped further ahead of
+//! it than the stream's `ahead` is refused as `future`, so that a single
+//! event from a wrong clock or an attacker cannot move the watermark years
+//! ahead and make every later event late.
 
 use dsl::plan::Millis;
 use serde::{Deserialize, Serialize};
@@ -34,6 +39,8 @@ enum Mode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamClock {
     lateness: Millis,
+    /// How far ahead of the wall clock an event may be.
+    ahead: Millis,
     newest: Option<Millis>,
     mode: Mode,
     /// The last watermark reported by a driving source, kept through idleness.
@@ -45,9 +52,10 @@ pub struct StreamClock {
 }
 
 impl StreamClock {
-    pub fn new(lateness: Millis) -> Self {
+    pub fn new(lateness: Millis, ahead: Millis) -> Self {
         StreamClock {
             lateness: lateness.max(0),
+            ahead: ahead.max(0),
             newest: None,
             mode: Mode::OwnEvents,
             driven_watermark: Millis::MIN,
@@ -90,14 +98,24 @@ impl StreamClock {
             .map_or(SourceProgress::Unknown, SourceProgress::At)
     }
 
-    /// Admits an event arriving now: `false` if it is late (earlier than the
-    /// watermark), otherwise notes it and returns `true`.
-    pub fn admit(&mut self, time: Millis) -> bool {
+    /// Admits an event arriving when the wall clock reads `now`: late if
+    /// earlier than the watermark, future if more than the stream's `ahead`
+    /// after `now`; otherwise it is noted and on time. A future event is not
+    /// noted, so it cannot move the watermark.
+    pub fn admit(&mut self, time: Millis, now: Millis) -> Admission {
         if time < self.watermark() {
-            return false;
+            return Admission::Late;
+        }
+        if time > self.future_limit(now) {
+            return Admission::Future;
         }
         self.newest = Some(self.newest.map_or(time, |n| n.max(time)));
-        true
+        Admission::OnTime
+    }
+
+    /// The latest event time admitted when the wall clock reads `now`.
+    pub fn future_limit(&self, now: Millis) -> Millis {
+        now.saturating_add(self.ahead)
     }
 
     /// From now on the source's reports move the watermark (it never moves back).
@@ -144,6 +162,16 @@ impl StreamClock {
         self.finished = state.finished;
         self.idle = false;
     }
+}
+
+/// What [`StreamClock::admit`] made of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    OnTime,
+    /// Earlier than the stream's watermark.
+    Late,
+    /// Further ahead of the wall clock than the stream allows.
+    Future,
 }
 
 /// A [`StreamClock`]'s state in a snapshot.

@@ -57,6 +57,8 @@ pub struct PartitionedPipeline {
     workers: Vec<Worker>,
     /// Every worker has a step whose reply is not collected yet.
     step_in_flight: bool,
+    /// Reads the wall clock for [`admission::admit`].
+    wall_clock: fn() -> Millis,
 }
 
 impl PartitionedPipeline {
@@ -75,7 +77,10 @@ impl PartitionedPipeline {
         let splitter = Splitter::new(program, &input_indices, workers.max(1))?;
         let workers = (0..workers.max(1))
             .map(|index| {
-                let pipeline = Pipeline::build(program, inputs)?;
+                let mut pipeline = Pipeline::build(program, inputs)?;
+                // The runner refused the events from the future already, by
+                // its own reading of the wall clock.
+                pipeline.set_wall_clock(|| Millis::MAX);
                 Worker::spawn(index, pipeline).map_err(PartitionError::Spawn)
             })
             .collect::<Result<Vec<_>, PartitionError>>()?;
@@ -86,6 +91,7 @@ impl PartitionedPipeline {
             splitter,
             workers,
             step_in_flight: false,
+            wall_clock: admission::wall_clock_now,
         })
     }
 
@@ -107,9 +113,10 @@ impl PartitionedPipeline {
             .get_mut(stream)
             .and_then(Option::as_mut)
             .ok_or(PipelineError::NotAnInput(name))?;
-        let (keep, late) = admission::admit(clock, self.handed, times.values());
+        let now = (self.wall_clock)();
+        let (keep, untimely) = admission::admit(clock, self.handed, times.values(), now);
         let progress = clock.progress();
-        let admitted = if late.is_empty() {
+        let admitted = if untimely.is_empty() {
             batch.clone()
         } else {
             let mask = BooleanArray::from(keep);
@@ -122,7 +129,7 @@ impl PartitionedPipeline {
             progress,
         });
         let ready = self.step(commands)?;
-        Ok(Progress { late, ready })
+        Ok(Progress { untimely, ready })
     }
 
     /// The derived events of the step in flight, if any: for a runner about
@@ -144,7 +151,7 @@ impl PartitionedPipeline {
         let mut ready = self.step(commands)?;
         ready.extend(self.flush()?);
         Ok(Progress {
-            late: Vec::new(),
+            untimely: Vec::new(),
             ready,
         })
     }
@@ -198,13 +205,13 @@ impl PartitionedPipeline {
         let mut ready = Vec::new();
         for (index, worker) in self.workers.iter().enumerate() {
             match worker.receive() {
-                Some(Ok(Reply::Progress(progress))) if progress.late.is_empty() => {
+                Some(Ok(Reply::Progress(progress))) if progress.untimely.is_empty() => {
                     ready.extend(progress.ready)
                 }
                 Some(Ok(Reply::Progress(progress))) => {
                     return Err(PartitionError::LateOnWorker {
                         worker: index,
-                        count: progress.late.len(),
+                        count: progress.untimely.len(),
                     })
                 }
                 Some(Err(error)) => return Err(error.into()),
