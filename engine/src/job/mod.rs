@@ -371,18 +371,14 @@ impl Reloader {
             return None;
         }
         let change = rules::describe_change(&self.running, &new.program);
-        let keep = new
-            .program
-            .rules
-            .iter()
-            .filter(|r| rules::unchanged(&self.running, &new.program, &r.name))
-            .map(|r| r.name.clone())
-            .collect();
+        // Assumed applied: the next reload is described against it. Should
+        // the driver refuse it (it logs so), the next description is off,
+        // but what keeps state is decided by the driver against the rules
+        // it actually runs.
         self.running = new.program.clone();
         Some(Command::Reload(Box::new(Reload {
             program: new.program,
             ruleset: new.ruleset,
-            keep,
             note: format!("reloaded the rules ({trigger}): {change}"),
         })))
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use dsl::plan::{Millis, Program};
 
-use crate::driver::{Observer, Task, TaskId};
+use crate::driver::{Observer, RunError, Task, TaskId};
 use crate::metrics::Metrics;
 use crate::reject::RejectReason;
 
@@ -70,6 +70,14 @@ impl Observer for JobObserver {
     fn reloaded(&mut self, note: &str) {
         self.metrics.reload("applied");
         tracing::info!("{note}");
+    }
+
+    fn reload_refused(&mut self, note: &str, error: &RunError) {
+        self.metrics.reload("refused");
+        tracing::warn!(
+            "reload refused, the running rules go on: {}; the reload was: {note}",
+            crate::error_chain::with_causes(error)
+        );
     }
 
     /// Open state per rule, limit hits, and watermark lag per stream, over

@@ -137,13 +137,6 @@ fn check_same_inputs(running: &Program, new: &Program) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Whether rule `name` is the same in both programs, so it keeps its state.
-pub fn unchanged(running: &Program, new: &Program, name: &str) -> bool {
-    let old = running.rules.iter().find(|r| r.name == name);
-    let now = new.rules.iter().find(|r| r.name == name);
-    matches!((old, now), (Some(a), Some(b)) if a == b)
-}
-
 /// Rule names of `new` grouped as kept (with state), changed, added, and
 /// the names of `running` removed, for the reload's log line.
 pub fn describe_change(running: &Program, new: &Program) -> String {
@@ -155,7 +148,7 @@ pub fn describe_change(running: &Program, new: &Program) -> String {
         let name = rule.name.as_str();
         if !has(running, name) {
             added.push(name);
-        } else if unchanged(running, new, name) {
+        } else if running.rules.contains(rule) {
             kept.push(name);
         } else {
             changed.push(name);

@@ -27,8 +27,6 @@ pub enum Command {
 pub struct Reload {
     pub program: Program,
     pub ruleset: RulesetFingerprint,
-    /// The rules whose state carries over (unchanged ones).
-    pub keep: Vec<String>,
     /// Logged once the reload is applied.
     pub note: String,
 }
@@ -76,6 +74,8 @@ pub trait Observer {
     fn tasks_changed(&mut self, _count: usize) {}
     fn checkpointed(&mut self, _tasks: &[TaskId], _took: Duration, _bytes: u64) {}
     fn reloaded(&mut self, _note: &str) {}
+    /// A reload the driver could not apply: the running rules go on.
+    fn reload_refused(&mut self, _note: &str, _error: &RunError) {}
     fn refresh(&mut self, _program: &Program, _tasks: &BTreeMap<TaskId, Task>) {}
 }
 

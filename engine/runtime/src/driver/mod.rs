@@ -39,6 +39,7 @@ use operators::Limits;
 
 use crate::checkpoint::CheckpointError;
 use crate::decode::DecodeError;
+use crate::pipeline::reload::unchanged_rules;
 use crate::pipeline::{OutputEvent, PipelineError, Progress};
 use crate::reject::RejectReason;
 use crate::sink::json::rfc3339_millis;
@@ -479,7 +480,10 @@ impl<'r> Driver<'r> {
     }
 
     /// Swaps the rules in every task (see [`Reload`]), then checkpoints at
-    /// once: the newest checkpoint must be of the running rules.
+    /// once: the newest checkpoint must be of the running rules. Every
+    /// task's new pipeline is built (and the unchanged rules' state copied
+    /// into it) before any is swapped in: if one cannot be, the reload is
+    /// refused and the running rules go on everywhere.
     fn reload(
         &mut self,
         reload: Reload,
@@ -488,10 +492,27 @@ impl<'r> Driver<'r> {
         self.barrier()?;
         let names: Vec<&str> = self.inputs.iter().map(|(_, n)| n.as_str()).collect();
         let limits = self.limits.unwrap_or_default();
-        for task in self.tasks.values_mut() {
-            task.reload(&reload.program, &names, &limits, &reload.keep)?;
+        let keep = unchanged_rules(&self.program, &reload.program);
+        let mut prepared = Vec::with_capacity(self.tasks.len());
+        for (&id, task) in &mut self.tasks {
+            match task.prepare_reload(&reload.program, &names, &limits, &keep) {
+                Ok(ready) => prepared.push((id, ready)),
+                Err(error) => {
+                    self.observer.reload_refused(&reload.note, &error);
+                    return Ok(());
+                }
+            }
         }
-        self.events.set_program(&reload.program)?;
+        if let Err(error) = self.events.set_program(&reload.program) {
+            self.observer
+                .reload_refused(&reload.note, &RunError::from(error));
+            return Ok(());
+        }
+        for (id, ready) in prepared {
+            if let Some(task) = self.tasks.get_mut(&id) {
+                task.swap(ready)?;
+            }
+        }
         self.program = reload.program;
         if let Some(store) = self.store.as_mut() {
             store.set_ruleset(reload.ruleset);

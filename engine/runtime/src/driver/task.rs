@@ -168,23 +168,43 @@ impl Task {
         Ok(())
     }
 
-    /// The task on `program`'s rules, the state of the rules `keep` names
-    /// carried over from this one.
-    pub fn reload(
+    /// The pipeline of `program`'s rules for this task, holding the state
+    /// of the rules `keep` names; this task goes on unchanged until
+    /// [`Task::swap`] hands it over.
+    pub fn prepare_reload(
         &mut self,
         program: &Program,
         inputs: &[&str],
         limits: &Limits,
         keep: &[String],
-    ) -> Result<(), RunError> {
+    ) -> Result<PreparedReload, RunError> {
         let mut pipeline = Pipeline::build(program, inputs)?;
         pipeline.set_limits(limits);
-        pipeline
-            .carry_over_from(self.pipelines.single_mut()?, |rule| {
+        let kept = pipeline
+            .prepare_takeover(self.pipelines.single_mut()?, |rule| {
                 keep.iter().any(|k| k == rule)
             })
             .map_err(RunError::Pipeline)?;
-        self.pipelines = Pipelines::Single(Box::new(pipeline));
+        Ok(PreparedReload {
+            pipeline: Box::new(pipeline),
+            kept,
+        })
+    }
+
+    /// Runs on the prepared pipeline from now on, with this task's input
+    /// clocks, waiting events and output moved over.
+    pub fn swap(&mut self, mut prepared: PreparedReload) -> Result<(), RunError> {
+        prepared
+            .pipeline
+            .take_over(self.pipelines.single_mut()?, prepared.kept);
+        self.pipelines = Pipelines::Single(prepared.pipeline);
         Ok(())
     }
+}
+
+/// A task's pipeline for new rules, built and holding its kept state,
+/// waiting for every other task's to be built too.
+pub struct PreparedReload {
+    pipeline: Box<Pipeline>,
+    kept: Vec<String>,
 }

@@ -6,7 +6,7 @@
 //! derived events out, so a file runner and a Kafka runner can share it.
 
 pub mod output;
-mod reload;
+pub mod reload;
 mod snapshot;
 
 use std::sync::Arc;

@@ -24,12 +24,27 @@ pub struct CarryOver {
 
 impl Pipeline {
     /// Takes over `old`'s state; `keep(name)` says which rules, present in
-    /// both, keep theirs. `old` is left empty and should be dropped.
+    /// both, keep theirs. `old` is left empty and should be dropped. On an
+    /// error `old` is unchanged (see [`Pipeline::prepare_takeover`]).
     pub fn carry_over_from(
         &mut self,
         old: &mut Pipeline,
         keep: impl Fn(&str) -> bool,
     ) -> Result<CarryOver, PipelineError> {
+        let kept = self.prepare_takeover(old, keep)?;
+        Ok(self.take_over(old, kept))
+    }
+
+    /// The fallible half of a carry-over: checks that both pipelines read
+    /// the same input streams and copies the state of the rules `keep`
+    /// names into this new pipeline. `old` goes on as it was, so a reload
+    /// that fails here leaves the running rules running. Returns the names
+    /// of the rules whose state was copied.
+    pub fn prepare_takeover(
+        &mut self,
+        old: &mut Pipeline,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, PipelineError> {
         let reads = |p: &Pipeline, i: usize| p.clocks.get(i).is_some_and(Option::is_some);
         let streams = self.clocks.len().max(old.clocks.len());
         if (0..streams).any(|i| reads(self, i) != reads(old, i)) {
@@ -37,11 +52,9 @@ impl Pipeline {
                 "the new rules read other input streams than the running ones".into(),
             ));
         }
-        let mut report = CarryOver::default();
-        // Per old rule: its index in the new set, if it keeps its state.
-        let mut moved: Vec<Option<usize>> = vec![None; old.rules.len()];
-        for (new_index, rule) in self.rules.iter_mut().enumerate() {
-            let Some(old_index) = old.rules.iter().position(|r| r.name == rule.name) else {
+        let mut kept = Vec::new();
+        for rule in &mut self.rules {
+            let Some(old_rule) = old.rules.iter_mut().find(|r| r.name == rule.name) else {
                 continue;
             };
             if !keep(&rule.name) {
@@ -51,11 +64,28 @@ impl Pipeline {
                 part: rule.name.clone(),
                 source,
             };
-            let state = old.rules[old_index].operator.snapshot().map_err(carry)?;
+            // A snapshot changes nothing the operator does next.
+            let state = old_rule.operator.snapshot().map_err(carry)?;
             rule.operator.restore(&state).map_err(carry)?;
-            moved[old_index] = Some(new_index);
-            report.kept.push(rule.name.clone());
+            kept.push(rule.name.clone());
         }
+        Ok(kept)
+    }
+
+    /// The infallible half: moves the input clocks, the events waiting to
+    /// be reordered, the watermark and the derived events waiting for
+    /// output of the rules in `kept` from `old`, which is left empty.
+    pub fn take_over(&mut self, old: &mut Pipeline, kept: Vec<String>) -> CarryOver {
+        // Per old rule: its index in the new set, if it kept its state.
+        let moved: Vec<Option<usize>> = old
+            .rules
+            .iter()
+            .map(|r| {
+                kept.contains(&r.name)
+                    .then(|| self.rules.iter().position(|n| n.name == r.name))
+                    .flatten()
+            })
+            .collect();
         for (index, clock) in old.clocks.iter().enumerate() {
             if let (Some(slot), Some(clock)) = (self.clocks.get_mut(index), clock) {
                 if slot.is_some() {
@@ -65,9 +95,22 @@ impl Pipeline {
         }
         self.reorder = std::mem::take(&mut old.reorder);
         self.watermark = old.watermark;
-        report.dropped_output = self
+        let dropped_output = self
             .output
             .take_over(std::mem::take(&mut old.output), &moved);
-        Ok(report)
+        CarryOver {
+            kept,
+            dropped_output,
+        }
     }
+}
+
+/// The rules of `new` that are the same as in `running` (same name, same
+/// checked plan): on a reload or a restart they keep their state.
+pub fn unchanged_rules(running: &dsl::plan::Program, new: &dsl::plan::Program) -> Vec<String> {
+    new.rules
+        .iter()
+        .filter(|rule| running.rules.iter().any(|r| r == *rule))
+        .map(|rule| rule.name.clone())
+        .collect()
 }
