@@ -218,7 +218,7 @@ fn value(ty: &DataType, row: usize) -> String {
         DataType::String => json_string(["a", "b", "EUR", "login_failed"][row % 4]),
         DataType::Int => ((row % 3) as i64 * 1000 - 1).to_string(),
         DataType::Float => format!("{}.5", row * 7000),
-        DataType::Bool => (row % 2 == 0).to_string(),
+        DataType::Bool => row.is_multiple_of(2).to_string(),
         DataType::Timestamp => (1_700_000_000_000 + row as i64 * 1000).to_string(),
         DataType::Record(fields) => object(fields, row),
         DataType::Null => "null".to_string(),
