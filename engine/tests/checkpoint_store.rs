@@ -5,8 +5,8 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use engine::checkpoint::{
-    Checkpoint, CheckpointError, CheckpointStore, OperatorState, RulesetFingerprint, SourceOffset,
-    StreamWatermark,
+    Checkpoint, CheckpointError, CheckpointStore, OperatorState, RuleFile, RulesetFingerprint,
+    SourceOffset, StreamWatermark,
 };
 
 fn ruleset() -> RulesetFingerprint {
@@ -44,6 +44,10 @@ fn checkpoint(id: u64) -> Checkpoint {
         operators: vec![OperatorState {
             rule: "a".into(),
             state: (0..=255).collect(),
+        }],
+        rules: vec![RuleFile {
+            name: "r.eddy".into(),
+            text: "rule a from auth emit x { user_id }".into(),
         }],
     }
 }
@@ -132,28 +136,20 @@ fn a_leftover_temporary_file_is_ignored_and_cleaned_up() {
 }
 
 #[test]
-fn a_checkpoint_of_another_rule_set_is_refused() {
+fn a_checkpoint_of_another_rule_set_is_read_with_its_rules_but_not_written() {
     let dir = tempfile::tempdir().unwrap();
     CheckpointStore::open(dir.path(), ruleset())
         .unwrap()
         .save(&checkpoint(1))
         .unwrap();
 
+    // Read as it is: whoever restores it rebuilds its rules (a restart
+    // after the rules changed carries the unchanged rules' state over).
     let changed = RulesetFingerprint::of(["rule a from auth emit x { user_id, ip }"]);
     let store = CheckpointStore::open(dir.path(), changed.clone()).unwrap();
-    let error = store.load_latest().unwrap_err();
-    match &error {
-        CheckpointError::RulesetMismatch {
-            found, expected, ..
-        } => {
-            assert_eq!(found, &ruleset());
-            assert_eq!(expected, &changed);
-        }
-        other => panic!("{other:?}"),
-    }
-    assert!(error
-        .to_string()
-        .contains("belongs to a different rule set"));
+    let read = store.load_latest().unwrap().unwrap();
+    assert_eq!(read.ruleset, ruleset());
+    assert_eq!(read.rules, checkpoint(1).rules);
 
     // Nor can a store save another rule set's checkpoint.
     let mut store = CheckpointStore::open(dir.path(), changed).unwrap();

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dsl::plan::Program;
-use engine::checkpoint::RulesetFingerprint;
+use engine::checkpoint::RuleSet;
 use engine::driver::Source;
 use engine::driver::{Command, Control, Driver, EventSink, Observer, Reload, RunError};
 use engine::pipeline::OutputEvent;
@@ -120,7 +120,7 @@ fn a_reload_that_cannot_be_applied_leaves_the_running_rules_running() {
         &running,
         Some(Reload {
             program: other_inputs,
-            ruleset: RulesetFingerprint::of(["other"]),
+            rules: RuleSet::of(&[]),
             note: "test".into(),
         }),
     );

@@ -235,3 +235,79 @@ async fn metrics_health_and_a_reload_under_traffic() {
     assert!(metrics["eddy_latency_seconds_count"] >= 1.0);
     job.terminate();
 }
+
+/// Reverting a rule change and restarting is no trap: the checkpoint of
+/// the reloaded rules carries its rule files, so the restart with the
+/// reverted file does what a reload does. A takeover half matched before
+/// all this still fires after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_after_reverting_a_reload_carries_the_state_over() {
+    let brokers = require_broker!();
+    let dir = tempfile::tempdir().unwrap();
+    let topics = JobTopics::create(&brokers, "revert", &["auth", "payments"], 1).await;
+    let rules_path = dir.path().join("rules.eddy");
+    let rules = fraud_rules_subset(
+        &["auth", "payments", "account_takeover", "large_payment"],
+        "",
+    );
+    write_rules(&rules_path, &rules);
+    let config = topics
+        .config(
+            &brokers,
+            &unique("revert-group"),
+            &dir.path().join("checkpoints"),
+            "binary",
+        )
+        .toml();
+    let config_path = dir.path().join("eddy.toml");
+    std::fs::write(&config_path, config).unwrap();
+
+    let mut job = EddyJob::start(dir.path(), "revert-1", &rules_path, &config_path);
+    job.wait_for_log("assigned", 1, WAIT);
+    let first_half = [
+        auth("2026-01-01T08:00:00Z", "rv-u1", "login_failed", "10.0.0.1"),
+        auth("2026-01-01T08:00:10Z", "rv-u1", "login_failed", "10.0.0.1"),
+        auth("2026-01-01T08:00:20Z", "rv-u1", "login_failed", "10.0.0.1"),
+        auth("2026-01-01T08:00:30Z", "rv-u1", "login_ok", "192.0.2.9"),
+        payment("2026-01-01T08:00:31Z", "rv-p0", "rv-u2", 20.0),
+    ];
+    topics.produce(&brokers, dir.path(), &first_half);
+    // The rules change; the reload checkpoints the new rule set at once.
+    let mark = job.log_mark();
+    write_rules(&rules_path, &format!("{rules}{NEW_RULE}"));
+    job.wait_for_log_since(mark, "reloaded the rules", 1, WAIT);
+    job.terminate();
+
+    // Reverted: the newest checkpoint is of the rules with big_euro.
+    write_rules(&rules_path, &rules);
+    let mut job = EddyJob::start(dir.path(), "revert-2", &rules_path, &config_path);
+    job.wait_for_log("was written by other rules", 1, WAIT);
+    job.wait_for_log(
+        "rule account_takeover: unchanged, its state restored",
+        1,
+        WAIT,
+    );
+    job.wait_for_log("rule big_euro: removed, its state dropped", 1, WAIT);
+
+    let mut second_half = vec![payment("2026-01-01T08:01:00Z", "rv-p2", "rv-u1", 12000.0)];
+    second_half.extend(Input::sentinels(&["auth", "payments"], 1));
+    topics.produce(&brokers, dir.path(), &second_half);
+    let started = Instant::now();
+    let takeover = loop {
+        let found = read_all(&brokers, &topics.sink, 1)
+            .iter()
+            .map(Derived::from_message)
+            .any(|d| d.kind == "eddy.takeover" && d.subject.as_deref() == Some("rv-u1"));
+        if found || started.elapsed() > WAIT {
+            break found;
+        }
+        job.assert_running();
+        std::thread::sleep(POLL);
+    };
+    assert!(
+        takeover,
+        "the takeover begun before the restart fired:\n{}",
+        job.stderr()
+    );
+    job.terminate();
+}

@@ -12,7 +12,7 @@ use dsl::plan::Program;
 
 use super::outcome::{default_dead_letter, exit_code, report};
 use super::{exit, rules, CliError};
-use crate::checkpoint::RulesetFingerprint;
+use crate::checkpoint::RuleSet;
 use crate::config::{Config, DeadLetterTarget, LogFormat, SinkTarget, StreamSource};
 use crate::job::{self, Control, JobRules};
 use crate::metrics::{server, Metrics};
@@ -37,7 +37,7 @@ pub fn execute(config_path: &Path, rule_paths: &[PathBuf]) -> Result<u8, CliErro
     if let Some(inputs) = file_inputs(&program, &config) {
         return run_files(&program, &config, inputs);
     }
-    let ruleset = RulesetFingerprint::of(sources.iter().map(|s| s.text.as_str()));
+    let rule_set = RuleSet::of(&sources);
 
     init_logging(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -72,7 +72,7 @@ pub fn execute(config_path: &Path, rule_paths: &[PathBuf]) -> Result<u8, CliErro
     let rules = JobRules {
         files: paths,
         program,
-        ruleset,
+        rules: rule_set,
     };
     let control = Control {
         shutdown: shutdown_signal(),

@@ -154,11 +154,11 @@ pub async fn run(
     let JobRules {
         files,
         program,
-        ruleset,
+        rules,
     } = rules;
     let runtime = tokio::runtime::Handle::current();
     let inputs = JobInputs::new(&program, config)?;
-    let catalog = Arc::new(CheckpointCatalog::open(&config.checkpoint.dir, ruleset)?);
+    let catalog = Arc::new(CheckpointCatalog::open(&config.checkpoint.dir, rules)?);
     let sinks = JobSinks::open(runtime.clone(), &program, config)?;
     let dead_letter = JobDeadLetter::open(runtime.clone(), config)?;
     let topics = inputs
@@ -362,7 +362,7 @@ impl Reloader {
                 return None;
             }
         };
-        if new.ruleset == self.catalog.ruleset() {
+        if new.rules.fingerprint == self.catalog.ruleset() {
             tracing::info!("reload ({trigger}): the rules are unchanged");
             return None;
         }
@@ -378,7 +378,7 @@ impl Reloader {
         self.running = new.program.clone();
         Some(Command::Reload(Box::new(Reload {
             program: new.program,
-            ruleset: new.ruleset,
+            rules: new.rules,
             note: format!("reloaded the rules ({trigger}): {change}"),
         })))
     }

@@ -10,6 +10,7 @@ use dsl::plan::{Millis, Program};
 
 use crate::driver::{Observer, RunError, Task, TaskId};
 use crate::metrics::Metrics;
+use crate::pipeline::reload::RuleChange;
 use crate::reject::RejectReason;
 
 pub struct JobObserver {
@@ -45,6 +46,21 @@ impl Observer for JobObserver {
 
     fn latency(&mut self, took: Duration, events: u64) {
         self.metrics.latency(took, events);
+    }
+
+    fn task_resumed_across_rules(
+        &mut self,
+        task: TaskId,
+        from: u64,
+        changes: &[(String, RuleChange)],
+    ) {
+        tracing::info!(
+            "partition {task}: checkpoint {from} was written by other rules; \
+             carrying its state over as a reload would"
+        );
+        for (rule, change) in changes {
+            tracing::info!("partition {task}: rule {rule}: {}", change.describe());
+        }
     }
 
     fn task_started(&mut self, task: TaskId, resumed_from: Option<u64>) {

@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, RulesetFingerprint};
+use crate::checkpoint::{
+    Checkpoint, CheckpointError, CheckpointStore, RuleSet, RulesetFingerprint,
+};
 use crate::kafka::{ResumeSource, TopicPartition};
 
 const PARTITION_PREFIX: &str = "partition-";
@@ -25,7 +27,7 @@ const PARTITION_PREFIX: &str = "partition-";
 pub struct CheckpointCatalog {
     root: PathBuf,
     /// Changes when the rules are reloaded: later checkpoints are of the new set.
-    ruleset: Mutex<RulesetFingerprint>,
+    rules: Mutex<RuleSet>,
     /// Checkpoints read at assignment, waiting for their task: `None` for a
     /// partition without one.
     claimed: Mutex<BTreeMap<i32, Option<Checkpoint>>>,
@@ -34,12 +36,14 @@ pub struct CheckpointCatalog {
 }
 
 impl CheckpointCatalog {
-    /// Opens `root` for `ruleset`, refusing it at once if any partition's
-    /// newest checkpoint belongs to another rule set or cannot be read.
-    pub fn open(root: &Path, ruleset: RulesetFingerprint) -> Result<Self, CheckpointError> {
+    /// Opens `root` for `rules`, refusing it at once if any partition's
+    /// newest checkpoint cannot be read. A checkpoint of other rules is
+    /// carried over when its task is built (see
+    /// `runtime::driver::Task::restore_across_rules`).
+    pub fn open(root: &Path, rules: RuleSet) -> Result<Self, CheckpointError> {
         let catalog = CheckpointCatalog {
             root: root.to_path_buf(),
-            ruleset: Mutex::new(ruleset),
+            rules: Mutex::new(rules),
             claimed: Mutex::new(BTreeMap::new()),
             error: Mutex::new(None),
         };
@@ -50,12 +54,16 @@ impl CheckpointCatalog {
     }
 
     pub fn ruleset(&self) -> RulesetFingerprint {
-        lock(&self.ruleset).clone()
+        lock(&self.rules).fingerprint.clone()
     }
 
-    /// The rules were reloaded: checkpoints from now on are of `ruleset`.
-    pub fn set_ruleset(&self, ruleset: RulesetFingerprint) {
-        *lock(&self.ruleset) = ruleset;
+    pub fn rules(&self) -> RuleSet {
+        lock(&self.rules).clone()
+    }
+
+    /// The rules were reloaded: checkpoints from now on are of `rules`.
+    pub fn set_rules(&self, rules: RuleSet) {
+        *lock(&self.rules) = rules;
     }
 
     /// The store of partition number `partition`.
@@ -168,8 +176,7 @@ mod tests {
     #[test]
     fn state_and_offsets_come_from_the_checkpoint_read_at_assignment() {
         let dir = tempfile::tempdir().unwrap();
-        let ruleset = RulesetFingerprint::of(["rules"]);
-        let catalog = CheckpointCatalog::open(dir.path(), ruleset).unwrap();
+        let catalog = CheckpointCatalog::open(dir.path(), rules("rules")).unwrap();
         let mut store = catalog.store(3).unwrap();
         let first = checkpoint_with(&mut store, "auth", 40);
 
@@ -186,15 +193,22 @@ mod tests {
         assert_eq!(catalog.take(4).unwrap(), None);
     }
 
+    fn rules(text: &str) -> RuleSet {
+        RuleSet::of(&[dsl::Source {
+            name: "r.eddy".into(),
+            text: text.into(),
+        }])
+    }
+
     #[test]
-    fn a_checkpoint_of_another_rule_set_is_refused_at_startup() {
+    fn a_checkpoint_of_another_rule_set_is_opened_for_carrying_over() {
         let dir = tempfile::tempdir().unwrap();
-        let old = CheckpointCatalog::open(dir.path(), RulesetFingerprint::of(["old"])).unwrap();
+        let old = CheckpointCatalog::open(dir.path(), rules("old")).unwrap();
         checkpoint_with(&mut old.store(3).unwrap(), "auth", 1);
-        let refused = CheckpointCatalog::open(dir.path(), RulesetFingerprint::of(["new"]));
-        assert!(matches!(
-            refused,
-            Err(CheckpointError::RulesetMismatch { .. })
-        ));
+        let new = CheckpointCatalog::open(dir.path(), rules("new")).unwrap();
+        let taken = new.take(3).unwrap().unwrap();
+        assert_eq!(taken.ruleset, rules("old").fingerprint);
+        // Written from now on: the new rules'.
+        assert_eq!(new.store(3).unwrap().ruleset(), &rules("new").fingerprint);
     }
 }

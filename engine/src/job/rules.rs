@@ -7,14 +7,15 @@ use std::time::SystemTime;
 use dsl::plan::Program;
 use dsl::Severity;
 
-use crate::checkpoint::RulesetFingerprint;
+use crate::checkpoint::RuleSet;
+use crate::pipeline::reload::{rule_changes, RuleChange};
 
 /// The running rules and where they were read from.
 pub struct JobRules {
     /// Rule files, in load order.
     pub files: Vec<PathBuf>,
     pub program: Program,
-    pub ruleset: RulesetFingerprint,
+    pub rules: RuleSet,
 }
 
 /// Why a reload was not applied.
@@ -89,7 +90,7 @@ pub fn recompile(files: &[PathBuf], running: &Program) -> Result<JobRules, Refus
     check_same_inputs(running, &program)?;
     Ok(JobRules {
         files: files.to_vec(),
-        ruleset: RulesetFingerprint::of(sources.iter().map(|s| s.text.as_str())),
+        rules: RuleSet::of(&sources),
         program,
     })
 }
@@ -140,27 +141,13 @@ fn check_same_inputs(running: &Program, new: &Program) -> Result<(), Refusal> {
 /// Rule names of `new` grouped as kept (with state), changed, added, and
 /// the names of `running` removed, for the reload's log line.
 pub fn describe_change(running: &Program, new: &Program) -> String {
-    let has = |p: &Program, name: &str| p.rules.iter().any(|r| r.name == name);
-    let mut kept = Vec::new();
-    let mut changed = Vec::new();
-    let mut added = Vec::new();
-    for rule in &new.rules {
-        let name = rule.name.as_str();
-        if !has(running, name) {
-            added.push(name);
-        } else if running.rules.contains(rule) {
-            kept.push(name);
-        } else {
-            changed.push(name);
-        }
-    }
-    let removed: Vec<&str> = running
-        .rules
-        .iter()
-        .map(|r| r.name.as_str())
-        .filter(|name| !has(new, name))
-        .collect();
-    let list = |names: &[&str]| {
+    let changes = rule_changes(running, new);
+    let list = |wanted: RuleChange| {
+        let names: Vec<&str> = changes
+            .iter()
+            .filter(|(_, change)| *change == wanted)
+            .map(|(name, _)| name.as_str())
+            .collect();
         if names.is_empty() {
             "none".to_string()
         } else {
@@ -169,9 +156,9 @@ pub fn describe_change(running: &Program, new: &Program) -> String {
     };
     format!(
         "kept {}; changed (state dropped) {}; added {}; removed {}",
-        list(&kept),
-        list(&changed),
-        list(&added),
-        list(&removed)
+        list(RuleChange::Kept),
+        list(RuleChange::Changed),
+        list(RuleChange::Added),
+        list(RuleChange::Removed)
     )
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::resume::CheckpointCatalog;
-use crate::checkpoint::{Checkpoint, RulesetFingerprint};
+use crate::checkpoint::{Checkpoint, RuleSet, RulesetFingerprint};
 use crate::driver::{RunError, TaskId, TaskStore};
 
 pub struct CatalogStore(pub Arc<CheckpointCatalog>);
@@ -18,7 +18,10 @@ impl TaskStore for CatalogStore {
         // Opened afresh: another instance may have written this partition's
         // store since, and ids must keep growing.
         let store = self.0.store(task)?;
-        Ok(Checkpoint::new(store.next_id(), self.0.ruleset()))
+        let rules = self.0.rules();
+        let mut checkpoint = Checkpoint::new(store.next_id(), rules.fingerprint);
+        checkpoint.rules = rules.files;
+        Ok(checkpoint)
     }
 
     fn save(&mut self, task: TaskId, checkpoint: &Checkpoint) -> Result<(), RunError> {
@@ -26,7 +29,11 @@ impl TaskStore for CatalogStore {
         Ok(())
     }
 
-    fn set_ruleset(&mut self, ruleset: RulesetFingerprint) {
-        self.0.set_ruleset(ruleset);
+    fn set_rules(&mut self, rules: RuleSet) {
+        self.0.set_rules(rules);
+    }
+
+    fn ruleset(&self) -> RulesetFingerprint {
+        self.0.ruleset()
     }
 }

@@ -17,8 +17,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Checkpoint, CheckpointError, OperatorState, RulesetFingerprint, SourceOffset, StreamWatermark,
-    FORMAT_VERSION,
+    Checkpoint, CheckpointError, OperatorState, RuleFile, RulesetFingerprint, SourceOffset,
+    StreamWatermark, FORMAT_VERSION,
 };
 
 const MAGIC: &[u8; 8] = b"EDDYCKPT";
@@ -31,6 +31,9 @@ struct Metadata {
     offsets: Vec<SourceOffset>,
     watermarks: Vec<StreamWatermark>,
     operators: Vec<StateEntry>,
+    /// Absent in checkpoints written before eddy kept its rule files.
+    #[serde(default)]
+    rules: Vec<RuleFile>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -53,6 +56,7 @@ pub(super) fn encode(checkpoint: &Checkpoint) -> Vec<u8> {
                 bytes: o.state.len() as u64,
             })
             .collect(),
+        rules: checkpoint.rules.clone(),
     };
     // Plain strings and integers: serialising into a Vec cannot fail.
     let meta = serde_json::to_vec(&metadata).unwrap_or_default();
@@ -129,6 +133,7 @@ pub(super) fn decode(path: &Path, bytes: &[u8]) -> Result<Checkpoint, Checkpoint
         offsets: metadata.offsets,
         watermarks: metadata.watermarks,
         operators,
+        rules: metadata.rules,
     })
 }
 
@@ -164,6 +169,10 @@ mod tests {
                     state: Vec::new(),
                 },
             ],
+            rules: vec![RuleFile {
+                name: "r.eddy".into(),
+                text: "rule x".into(),
+            }],
         }
     }
 

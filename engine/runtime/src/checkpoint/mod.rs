@@ -9,7 +9,10 @@
 //! group's committed ones, so state and input always match.
 //!
 //! A checkpoint belongs to one rule set (a fingerprint of the rule texts)
-//! and one file format version; the [`CheckpointStore`] refuses any other.
+//! and one file format version; the [`CheckpointStore`] refuses to write
+//! another rule set's. It carries its rule files, so that a restart with
+//! other rules can rebuild the pipeline the state came from and carry the
+//! unchanged rules' state over, as a reload does.
 
 mod codec;
 mod store;
@@ -55,6 +58,47 @@ impl std::fmt::Display for RulesetFingerprint {
     }
 }
 
+/// One rule file as the checkpointed run read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleFile {
+    pub name: String,
+    pub text: String,
+}
+
+/// The rule files of a run and their fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSet {
+    pub fingerprint: RulesetFingerprint,
+    pub files: Vec<RuleFile>,
+}
+
+impl RuleSet {
+    /// The rule set of `sources`, in load order.
+    pub fn of(sources: &[dsl::Source]) -> Self {
+        RuleSet {
+            fingerprint: RulesetFingerprint::of(sources.iter().map(|s| s.text.as_str())),
+            files: sources
+                .iter()
+                .map(|s| RuleFile {
+                    name: s.name.clone(),
+                    text: s.text.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The files as the rule compiler takes them.
+    pub fn sources(files: &[RuleFile]) -> Vec<dsl::Source> {
+        files
+            .iter()
+            .map(|f| dsl::Source {
+                name: f.name.clone(),
+                text: f.text.clone(),
+            })
+            .collect()
+    }
+}
+
 /// Where to resume one source partition: the offset of the next message
 /// to read (Kafka's committed-offset convention).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -90,6 +134,9 @@ pub struct Checkpoint {
     pub offsets: Vec<SourceOffset>,
     pub watermarks: Vec<StreamWatermark>,
     pub operators: Vec<OperatorState>,
+    /// The rule files the state was made by (empty in checkpoints written
+    /// before eddy kept them).
+    pub rules: Vec<RuleFile>,
 }
 
 impl Checkpoint {
@@ -101,6 +148,7 @@ impl Checkpoint {
             offsets: Vec::new(),
             watermarks: Vec::new(),
             operators: Vec::new(),
+            rules: Vec::new(),
         }
     }
 
@@ -142,15 +190,23 @@ pub enum CheckpointError {
         source: std::io::Error,
     },
     #[error(
-        "checkpoint {path} belongs to a different rule set (its fingerprint {found}, \
-         the rules now give {expected}); remove the checkpoint directory or set \
-         another `checkpoint.dir` to start afresh"
+        "checkpoint {id} belongs to a different rule set (its fingerprint {found}, \
+         the rules now give {expected}) and was written by an eddy that did not \
+         keep its rules, so the unchanged rules' state cannot be told apart; \
+         run the rules it was written with, or remove the checkpoint directory \
+         (or set another `checkpoint.dir`) to start afresh"
     )]
     RulesetMismatch {
-        path: PathBuf,
+        id: u64,
         found: RulesetFingerprint,
         expected: RulesetFingerprint,
     },
+    #[error(
+        "checkpoint {id} was written by rules that no longer compile (`eddy check` them \
+         with `tail -c` of the checkpoint's metadata); run those rules, or remove the \
+         checkpoint directory to start afresh"
+    )]
+    RulesDoNotCompile { id: u64 },
     #[error("checkpoint {path} has format version {found}; this eddy reads version {supported}")]
     UnsupportedVersion {
         path: PathBuf,

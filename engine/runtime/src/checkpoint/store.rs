@@ -111,8 +111,9 @@ impl CheckpointStore {
 
     /// The newest readable checkpoint, or `None` for an empty store.
     ///
-    /// A checkpoint of another rule set or format version is refused: the
-    /// state in it would be misread. A damaged newest file (which the atomic
+    /// A checkpoint of another format version is refused: the state in it
+    /// would be misread. One of another rule set is returned as it is,
+    /// with its rule files, for the caller to carry over. A damaged newest file (which the atomic
     /// write makes unlikely, but disks fail) falls back to the one before,
     /// with a warning; replaying from an older checkpoint is safe, derived
     /// events keep their ids. If every file is damaged, the newest error is
@@ -135,15 +136,7 @@ impl CheckpointStore {
     /// Reads and checks one checkpoint file.
     pub fn read(&self, path: &Path) -> Result<Checkpoint, CheckpointError> {
         let bytes = fs::read(path).map_err(|source| io(path, source))?;
-        let checkpoint = codec::decode(path, &bytes)?;
-        if checkpoint.ruleset != self.ruleset {
-            return Err(CheckpointError::RulesetMismatch {
-                path: path.to_path_buf(),
-                found: checkpoint.ruleset,
-                expected: self.ruleset.clone(),
-            });
-        }
-        Ok(checkpoint)
+        codec::decode(path, &bytes)
     }
 
     /// Ids of the stored checkpoints, oldest first.

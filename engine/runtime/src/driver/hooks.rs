@@ -10,7 +10,8 @@ use dsl::plan::Program;
 
 use super::task::{Task, TaskId};
 use super::RunError;
-use crate::checkpoint::{Checkpoint, RulesetFingerprint};
+use crate::checkpoint::{Checkpoint, RuleSet, RulesetFingerprint};
+use crate::pipeline::reload::RuleChange;
 use crate::reject::RejectReason;
 
 /// What the driver is told to do between two source events. (Barriers
@@ -26,7 +27,7 @@ pub enum Command {
 /// A new rule set, compiled and checked by whoever sends it.
 pub struct Reload {
     pub program: Program,
-    pub ruleset: RulesetFingerprint,
+    pub rules: RuleSet,
     /// Logged once the reload is applied.
     pub note: String,
 }
@@ -53,8 +54,10 @@ pub trait TaskStore {
     /// A new, empty checkpoint of task `task` (its id and rule set set).
     fn begin(&mut self, task: TaskId) -> Result<Checkpoint, RunError>;
     fn save(&mut self, task: TaskId, checkpoint: &Checkpoint) -> Result<(), RunError>;
-    /// Checkpoints from now on are of `ruleset` (the rules were reloaded).
-    fn set_ruleset(&mut self, ruleset: RulesetFingerprint);
+    /// Checkpoints from now on are of `rules` (the rules were reloaded).
+    fn set_rules(&mut self, rules: RuleSet);
+    /// The rule set checkpoints are written for now.
+    fn ruleset(&self) -> RulesetFingerprint;
 }
 
 /// What the driver reports as it goes (metrics, logs); every method does
@@ -70,6 +73,15 @@ pub trait Observer {
     fn latency(&mut self, _took: Duration, _events: u64) {}
     /// A task was built: `resumed_from` names the checkpoint it restored.
     fn task_started(&mut self, _task: TaskId, _resumed_from: Option<u64>) {}
+    /// Task `task` resumed from checkpoint `from`, written by other rules:
+    /// what became of each rule (see [`RuleChange`]).
+    fn task_resumed_across_rules(
+        &mut self,
+        _task: TaskId,
+        _from: u64,
+        _changes: &[(String, RuleChange)],
+    ) {
+    }
     /// The tasks changed (assigned or revoked): how many there are now.
     fn tasks_changed(&mut self, _count: usize) {}
     fn checkpointed(&mut self, _tasks: &[TaskId], _took: Duration, _bytes: u64) {}

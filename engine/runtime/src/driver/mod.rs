@@ -310,7 +310,21 @@ impl<'r> Driver<'r> {
             let mut resumed_from = None;
             if let Some(store) = self.store.as_mut() {
                 if let Some(checkpoint) = store.load(task)? {
-                    built.restore(task, &checkpoint)?;
+                    let now = store.ruleset();
+                    if checkpoint.ruleset == now {
+                        built.restore(task, &checkpoint)?;
+                    } else {
+                        let changes = built.restore_across_rules(
+                            task,
+                            &checkpoint,
+                            &self.program,
+                            &now,
+                            &names,
+                            &limits,
+                        )?;
+                        self.observer
+                            .task_resumed_across_rules(task, checkpoint.id, &changes);
+                    }
                     resumed_from = Some(checkpoint.id);
                 }
             }
@@ -515,7 +529,7 @@ impl<'r> Driver<'r> {
         }
         self.program = reload.program;
         if let Some(store) = self.store.as_mut() {
-            store.set_ruleset(reload.ruleset);
+            store.set_rules(reload.rules);
         }
         self.checkpoint(sources)?;
         self.observer.reloaded(&reload.note);

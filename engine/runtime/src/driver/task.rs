@@ -9,7 +9,10 @@ use operators::Limits;
 
 use super::partitioned::{PartitionError, PartitionedPipeline};
 use super::RunError;
-use crate::checkpoint::{Checkpoint, SourceOffset, StreamWatermark};
+use crate::checkpoint::{
+    Checkpoint, CheckpointError, RuleSet, RulesetFingerprint, SourceOffset, StreamWatermark,
+};
+use crate::pipeline::reload::{rule_changes, unchanged_rules, RuleChange};
 use crate::pipeline::{OutputEvent, Pipeline, Progress};
 
 /// Which part of the input a task owns: a partition number, or 0.
@@ -134,6 +137,43 @@ impl Task {
             .map(|o| (o.topic.clone(), o.next_offset))
             .collect();
         Ok(())
+    }
+
+    /// Takes over `checkpoint` of task `task`, written by other rules than
+    /// `program`'s, as a reload would: the checkpoint's rules are compiled
+    /// and their pipeline restored, then the unchanged rules' state, the
+    /// input clocks, the waiting events and the positions move over; changed
+    /// and new rules start empty. Returns what became of each rule.
+    pub fn restore_across_rules(
+        &mut self,
+        task: TaskId,
+        checkpoint: &Checkpoint,
+        program: &Program,
+        now: &RulesetFingerprint,
+        inputs: &[&str],
+        limits: &Limits,
+    ) -> Result<Vec<(String, RuleChange)>, RunError> {
+        if checkpoint.rules.is_empty() {
+            return Err(CheckpointError::RulesetMismatch {
+                id: checkpoint.id,
+                found: checkpoint.ruleset.clone(),
+                expected: now.clone(),
+            }
+            .into());
+        }
+        let sources = RuleSet::sources(&checkpoint.rules);
+        let old_program = dsl::compile(&sources).0.ok_or_else(|| {
+            RunError::from(CheckpointError::RulesDoNotCompile { id: checkpoint.id })
+        })?;
+        let mut old = Task::build(&old_program, inputs, limits)?;
+        old.restore(task, checkpoint)?;
+        let keep = unchanged_rules(&old_program, program);
+        let running = old.pipelines.single_mut()?;
+        let pipeline = self.pipelines.single_mut()?;
+        let kept = pipeline.prepare_takeover(running, |rule| keep.iter().any(|k| k == rule))?;
+        pipeline.take_over(running, kept);
+        self.positions = old.positions;
+        Ok(rule_changes(&old_program, program))
     }
 
     /// Fills `checkpoint` with the state, positions and watermarks of task

@@ -105,6 +105,61 @@ impl Pipeline {
     }
 }
 
+/// What a reload or a restart with other rules does to one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleChange {
+    /// Same name, same checked plan: keeps its state.
+    Kept,
+    /// Same name, another plan: starts empty.
+    Changed,
+    /// Only in the new rules: starts empty.
+    Added,
+    /// Only in the old rules: its state is dropped.
+    Removed,
+}
+
+impl RuleChange {
+    pub fn describe(self) -> &'static str {
+        match self {
+            RuleChange::Kept => "unchanged, its state restored",
+            RuleChange::Changed => "changed, starts empty",
+            RuleChange::Added => "new, starts empty",
+            RuleChange::Removed => "removed, its state dropped",
+        }
+    }
+}
+
+/// Every rule of `running` and `new` with what the change does to it: the
+/// new rules in their order, then the removed ones.
+pub fn rule_changes(
+    running: &dsl::plan::Program,
+    new: &dsl::plan::Program,
+) -> Vec<(String, RuleChange)> {
+    let named = |p: &dsl::plan::Program, name: &str| p.rules.iter().any(|r| r.name == name);
+    let mut changes: Vec<(String, RuleChange)> = new
+        .rules
+        .iter()
+        .map(|rule| {
+            let change = if running.rules.contains(rule) {
+                RuleChange::Kept
+            } else if named(running, &rule.name) {
+                RuleChange::Changed
+            } else {
+                RuleChange::Added
+            };
+            (rule.name.clone(), change)
+        })
+        .collect();
+    changes.extend(
+        running
+            .rules
+            .iter()
+            .filter(|rule| !named(new, &rule.name))
+            .map(|rule| (rule.name.clone(), RuleChange::Removed)),
+    );
+    changes
+}
+
 /// The rules of `new` that are the same as in `running` (same name, same
 /// checked plan): on a reload or a restart they keep their state.
 pub fn unchanged_rules(running: &dsl::plan::Program, new: &dsl::plan::Program) -> Vec<String> {
