@@ -29,3 +29,4 @@ pub mod generate;
 pub mod job;
 pub mod metrics;
 pub mod ruletest;
+pub mod soak;

@@ -61,6 +61,8 @@ pub enum CliError {
     Bench(#[from] crate::bench::BenchError),
     #[error(transparent)]
     Backtest(#[from] crate::backtest::BacktestError),
+    #[error(transparent)]
+    Soak(#[from] crate::soak::SoakError),
 }
 
 fn did_you_mean(suggestion: &Option<String>) -> String {

@@ -1,5 +1,5 @@
 //! The `eddy` command line: `check`, `run`, `generate`, `test`, `explain`,
-//! `catalog`, `bench` and `backtest`.
+//! `catalog`, `bench`, `backtest` and `soak`.
 //!
 //! Exit codes:
 //! - `0`: success (`check`: no errors, warnings allowed; `run`: ran and
@@ -18,6 +18,7 @@ pub mod job;
 pub mod outcome;
 pub mod rules;
 pub mod run;
+pub mod soak;
 pub mod test;
 
 use std::process::ExitCode;
@@ -63,6 +64,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Replay history (JSON lines, CSV, Parquet) through rules and sum up the matches.
     Backtest(backtest::BacktestArgs),
+    /// Run the fraud pack over a generated hostile stream for a long time and plot memory, state and lag.
+    Soak(soak::SoakArgs),
 }
 
 /// `eddy generate`: the generators are the examples' business; this only
@@ -86,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Catalog(args) => catalog::execute(args),
         Command::Bench(args) => bench::execute(args),
         Command::Backtest(args) => backtest::execute(args),
+        Command::Soak(args) => soak::execute(args),
     };
     match code {
         Ok(code) => ExitCode::from(code),

@@ -13,7 +13,7 @@ use std::thread;
 
 use dsl::plan::StreamPlan;
 
-use super::{InputLocation, LineReader};
+use super::{Chunk, InputLocation, LineReader};
 use crate::decode::StreamDecoder;
 use crate::driver::{Origins, RunError, Source, SourceBatch, SourceEvent};
 use crate::reject::SourcedRejection;
@@ -122,32 +122,44 @@ fn read_all(
     .hand_over_partial_chunks(live);
     // Each round consumes a chunk of the finite input.
     while let Some(chunk) = lines.next_chunk(options.batch_size)? {
-        let decoded = decoder.decode(&chunk)?;
-        let rejected = decoded
-            .rejects
-            .into_iter()
-            .map(|rejection| SourcedRejection {
-                source: source.clone(),
-                rejection,
-                record: None,
-            })
-            .collect();
-        let batch = SourceBatch {
-            task: 0,
-            stream: index,
-            events: decoded.batch,
-            rejected,
-            origins: Origins::Chunk {
-                source: source.clone(),
-                chunk,
-                chunk_lines: decoded.chunk_lines,
-            },
-            consumed: Vec::new(),
-            received: None,
-        };
+        let batch = decode_chunk(index, &source, &mut decoder, chunk)?;
         if tx.send(ReaderMessage::Batch(batch)).is_err() {
             return Ok(());
         }
     }
     Ok(())
+}
+
+/// A chunk of lines of stream `index`, read from `source`, as the driver
+/// takes it: decoded events and rejected lines, the chunk kept for the
+/// dead-letter records of late and future events.
+pub fn decode_chunk(
+    index: usize,
+    source: &Arc<str>,
+    decoder: &mut StreamDecoder,
+    chunk: Chunk,
+) -> Result<SourceBatch, RunError> {
+    let decoded = decoder.decode(&chunk)?;
+    let rejected = decoded
+        .rejects
+        .into_iter()
+        .map(|rejection| SourcedRejection {
+            source: source.clone(),
+            rejection,
+            record: None,
+        })
+        .collect();
+    Ok(SourceBatch {
+        task: 0,
+        stream: index,
+        events: decoded.batch,
+        rejected,
+        origins: Origins::Chunk {
+            source: source.clone(),
+            chunk,
+            chunk_lines: decoded.chunk_lines,
+        },
+        consumed: Vec::new(),
+        received: None,
+    })
 }
