@@ -42,6 +42,7 @@ fn an_empty_file_gives_the_documented_defaults() {
     assert_eq!(config.max_message_bytes.get(), DEFAULT_MAX_MESSAGE_BYTES);
     assert_eq!(config.max_message_bytes.get(), 1024 * 1024);
     assert_eq!(config.channel_capacity.get(), 64);
+    assert_eq!(config.max_chunk_bytes.get(), 16 << 20);
     assert!(config.rules.is_empty());
     assert!(config.streams.is_empty());
     assert_eq!(config.dead_letter, None);
@@ -69,6 +70,7 @@ rules = ["rules/a.eddy", "rules/b.eddy"]
 idle_partition_timeout = "5s"
 max_message_bytes = 2048
 channel_capacity = 8
+max_chunk_bytes = 65536
 
 [kafka]
 brokers = "k1:9092,k2:9092"
@@ -120,6 +122,7 @@ topic = "eddy-dlq"
     assert_eq!(config.idle_partition_timeout, Duration::from_secs(5));
     assert_eq!(config.max_message_bytes.get(), 2048);
     assert_eq!(config.channel_capacity.get(), 8);
+    assert_eq!(config.max_chunk_bytes.get(), 65536);
     assert_eq!(config.kafka.brokers, "k1:9092,k2:9092");
     assert_eq!(config.kafka.client["security.protocol"], "SASL_SSL");
     assert_eq!(config.kafka.client["sasl.mechanism"], "PLAIN");
@@ -168,7 +171,7 @@ topic = "eddy-dlq"
             topic: "eddy-dlq".into()
         })
     );
-    assert_eq!(config.locations.streams["replay"].line, 28);
+    assert_eq!(config.locations.streams["replay"].line, 29);
 }
 
 #[test]
@@ -197,6 +200,7 @@ fn environment_overrides_win_over_the_file() {
             ("EDDY_IDLE_PARTITION_TIMEOUT", "2m"),
             ("EDDY_MAX_MESSAGE_BYTES", "4096"),
             ("EDDY_CHANNEL_CAPACITY", "3"),
+            ("EDDY_MAX_CHUNK_BYTES", "1000"),
             ("EDDY_KAFKA_CLIENT_SASL_PASSWORD", "secret"),
             ("EDDY_RULES", "a.eddy:b.eddy"),
             // Not eddy's, and not eddy config: ignored.
@@ -211,6 +215,7 @@ fn environment_overrides_win_over_the_file() {
     assert_eq!(config.idle_partition_timeout, Duration::from_secs(120));
     assert_eq!(config.max_message_bytes.get(), 4096);
     assert_eq!(config.channel_capacity.get(), 3);
+    assert_eq!(config.max_chunk_bytes.get(), 1000);
     assert_eq!(config.kafka.client["sasl.password"], "secret");
     assert_eq!(
         config.rules,

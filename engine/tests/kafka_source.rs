@@ -16,6 +16,7 @@ use engine::kafka::{
 
 const OPTIONS: SourceOptions = SourceOptions {
     batch_size: 4,
+    batch_bytes: 1 << 20,
     batch_wait: Duration::from_millis(200),
     idle_partition_timeout: Duration::from_secs(30),
 };
@@ -146,6 +147,44 @@ async fn a_group_member_reads_both_partitions_commits_and_resumes_after_restart(
     let (messages, _) = read(&mut restarted, 4).await;
     assert_eq!(payloads(&messages), second.iter().cloned().collect());
     assert!(messages.iter().all(|m| m.offset >= 5), "{messages:?}");
+}
+
+/// Wide messages make short batches: a batch ends at the message that
+/// takes it to `batch_bytes`, so the memory of a batch is bounded whatever
+/// the width of the messages (each is at most `max_message_bytes`).
+#[tokio::test]
+async fn batches_are_bounded_in_bytes_as_well_as_messages() {
+    let brokers = require_broker!();
+    let topic = kafka_support::unique("wide");
+    kafka_support::create_topic(&brokers, &topic, 2).await;
+    let wide: Vec<String> = (0..8)
+        .map(|i| format!(r#"{{"n":{i},"pad":"{}"}}"#, "x".repeat(3_000)))
+        .collect();
+    produce(
+        &brokers,
+        &topic,
+        &wide.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let options = SourceOptions {
+        batch_size: 100,
+        batch_bytes: 7_000,
+        ..OPTIONS
+    };
+    let kafka = group_config(&brokers, &topic);
+    let mut source = KafkaSource::open(&kafka, &[&topic], &[], options).unwrap();
+    let started = Instant::now();
+    let mut sizes = Vec::new();
+    while sizes.iter().sum::<usize>() < wide.len() && started.elapsed() < kafka_support::WAIT {
+        let batch = source.next_batch().await.unwrap();
+        if !batch.messages.is_empty() {
+            sizes.push(batch.messages.len());
+        }
+    }
+    assert_eq!(sizes.iter().sum::<usize>(), wide.len(), "{sizes:?}");
+    assert!(
+        sizes.iter().all(|&n| n <= 3),
+        "at most 7000 bytes and one message more: {sizes:?}"
+    );
 }
 
 #[tokio::test]

@@ -63,6 +63,9 @@ impl SourceBatch {
 pub struct SourceOptions {
     /// Most messages per batch.
     pub batch_size: usize,
+    /// Most payload bytes per batch: a batch ends after the message that
+    /// reaches it, so wide messages make short batches.
+    pub batch_bytes: usize,
     /// How long a batch waits for its first message, and then to fill.
     pub batch_wait: Duration,
     /// A partition without messages for this long stops holding time back.
@@ -73,6 +76,7 @@ impl SourceOptions {
     pub fn from_config(config: &crate::config::Config) -> Self {
         SourceOptions {
             batch_size: config.kafka.batch_size.get(),
+            batch_bytes: config.max_chunk_bytes.get(),
             batch_wait: config.kafka.batch_wait,
             idle_partition_timeout: config.idle_partition_timeout,
         }
@@ -169,8 +173,8 @@ impl KafkaSource {
         })
     }
 
-    /// The next batch: up to `batch_size` messages, collected for at most
-    /// `batch_wait`. It ends early at a rebalance, so events and messages
+    /// The next batch: up to `batch_size` messages and about `batch_bytes`
+    /// of payload, collected for at most `batch_wait`. It ends early at a rebalance, so events and messages
     /// keep their order. An empty batch means nothing arrived: time to
     /// check idleness and checkpoints.
     pub async fn next_batch(&mut self) -> Result<SourceBatch, KafkaConnectorError> {
@@ -183,7 +187,8 @@ impl KafkaSource {
             batch.messages.push(message);
         }
         let deadline = tokio::time::Instant::now() + self.options.batch_wait;
-        while batch.messages.len() < self.options.batch_size {
+        let mut bytes: usize = batch.messages.iter().map(|m| m.payload.len()).sum();
+        while batch.messages.len() < self.options.batch_size && bytes < self.options.batch_bytes {
             let received = match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
                 Err(_elapsed) => break,
                 Ok(Ok(message)) => owned(&message),
@@ -204,6 +209,7 @@ impl KafkaSource {
                 break;
             }
             self.note(&received);
+            bytes += received.payload.len();
             batch.messages.push(received);
         }
         Ok(batch)

@@ -126,6 +126,7 @@ fn run_files(program: &Program, config: &Config, inputs: Vec<InputSpec>) -> Resu
     };
     let mut run_config = RunConfig::new(inputs, output, dead_letter);
     run_config.channel_capacity = config.channel_capacity.get();
+    run_config.max_chunk_bytes = config.max_chunk_bytes.get();
     let summary = crate::runner::run(program, &run_config)?;
     report(&summary);
     Ok(exit_code(&summary))

@@ -15,6 +15,7 @@
 //! | `EDDY_IDLE_PARTITION_TIMEOUT`   | `idle_partition_timeout`     |
 //! | `EDDY_MAX_MESSAGE_BYTES`        | `max_message_bytes`          |
 //! | `EDDY_CHANNEL_CAPACITY`         | `channel_capacity`           |
+//! | `EDDY_MAX_CHUNK_BYTES`          | `max_chunk_bytes`            |
 //! | `EDDY_METRICS_LISTEN`           | `metrics.listen`             |
 //! | `EDDY_LOG_FORMAT`               | `log_format`                 |
 //!
@@ -91,6 +92,7 @@ fn apply_one(config: &mut Config, name: &str, value: String) -> Result<(), Confi
         }
         "EDDY_MAX_MESSAGE_BYTES" => config.max_message_bytes = positive(&value).map_err(error)?,
         "EDDY_CHANNEL_CAPACITY" => config.channel_capacity = positive(&value).map_err(error)?,
+        "EDDY_MAX_CHUNK_BYTES" => config.max_chunk_bytes = positive(&value).map_err(error)?,
         "EDDY_METRICS_LISTEN" => config.metrics.listen = Some(value),
         "EDDY_LOG_FORMAT" => {
             config.log_format = match value.as_str() {

@@ -7,6 +7,7 @@
 //! idle_partition_timeout = "30s"      # a quiet partition stops holding time back
 //! max_message_bytes = 1048576         # larger input messages are dead-lettered
 //! channel_capacity = 64               # decoded batches in flight, source to pipeline
+//! max_chunk_bytes = 16777216          # bytes of input per decoded batch, at most
 //! log_format = "text"                 # or "json"
 //!
 //! [metrics]
@@ -115,6 +116,10 @@ pub struct Config {
     /// (default 64): a slow pipeline or sink slows consumption instead of
     /// growing memory.
     pub channel_capacity: NonZeroUsize,
+    /// Bytes of input lines or messages in one decoded batch, at most
+    /// (default 16 MiB; a batch always takes one): with `channel_capacity`
+    /// it bounds the memory in flight whatever the width of the lines.
+    pub max_chunk_bytes: NonZeroUsize,
     /// The HTTP endpoint for metrics, health and reload.
     pub metrics: MetricsConfig,
     pub limits: LimitsConfig,
@@ -317,6 +322,7 @@ impl Default for Config {
             idle_partition_timeout: DEFAULT_IDLE_PARTITION_TIMEOUT,
             max_message_bytes: nonzero(DEFAULT_MAX_MESSAGE_BYTES),
             channel_capacity: nonzero(DEFAULT_CHANNEL_CAPACITY),
+            max_chunk_bytes: nonzero(crate::source::DEFAULT_MAX_CHUNK_BYTES),
             metrics: MetricsConfig::default(),
             limits: LimitsConfig::default(),
             log_format: LogFormat::default(),

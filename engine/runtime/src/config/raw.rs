@@ -41,6 +41,8 @@ struct RawConfig {
     max_message_bytes: NonZeroUsize,
     #[serde(default = "default_channel_capacity")]
     channel_capacity: NonZeroUsize,
+    #[serde(default = "default_max_chunk_bytes")]
+    max_chunk_bytes: NonZeroUsize,
     #[serde(default)]
     metrics: MetricsConfig,
     #[serde(default)]
@@ -59,6 +61,10 @@ fn default_max_message_bytes() -> NonZeroUsize {
 
 fn default_channel_capacity() -> NonZeroUsize {
     super::nonzero(DEFAULT_CHANNEL_CAPACITY)
+}
+
+fn default_max_chunk_bytes() -> NonZeroUsize {
+    super::nonzero(crate::source::DEFAULT_MAX_CHUNK_BYTES)
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -185,6 +191,7 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         idle_partition_timeout: raw.idle_partition_timeout,
         max_message_bytes: raw.max_message_bytes,
         channel_capacity: raw.channel_capacity,
+        max_chunk_bytes: raw.max_chunk_bytes,
         metrics: raw.metrics,
         limits: raw.limits,
         log_format: raw.log_format,
