@@ -105,6 +105,32 @@ const NEW_RULE: &str = "\nrule big_euro from payments where currency == \"EUR\" 
 const BROKEN_RULE: &str =
     "\nrule broken from payments where amout > 1 emit broken { payment_id }\n";
 
+/// The fraud pack's streams with `account_takeover` and `large_payment`.
+fn takeover_rules() -> String {
+    fraud_rules_subset(
+        &["auth", "payments", "account_takeover", "large_payment"],
+        "",
+    )
+}
+
+/// Three failed logins and a login from elsewhere by `<prefix>-u1` (the
+/// payment that completes the takeover comes later), and a small payment.
+fn first_half_of_a_takeover(prefix: &str) -> [Input; 5] {
+    let user = format!("{prefix}-u1");
+    [
+        auth("2026-01-01T08:00:00Z", &user, "login_failed", "10.0.0.1"),
+        auth("2026-01-01T08:00:10Z", &user, "login_failed", "10.0.0.1"),
+        auth("2026-01-01T08:00:20Z", &user, "login_failed", "10.0.0.1"),
+        auth("2026-01-01T08:00:30Z", &user, "login_ok", "192.0.2.9"),
+        payment(
+            "2026-01-01T08:00:31Z",
+            &format!("{prefix}-p0"),
+            &format!("{prefix}-u2"),
+            20.0,
+        ),
+    ]
+}
+
 fn write_rules(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
@@ -115,10 +141,7 @@ async fn metrics_health_and_a_reload_under_traffic() {
     let dir = tempfile::tempdir().unwrap();
     let topics = JobTopics::create(&brokers, "ops", &["auth", "payments"], 1).await;
     let rules_path = dir.path().join("rules.eddy");
-    let rules = fraud_rules_subset(
-        &["auth", "payments", "account_takeover", "large_payment"],
-        "",
-    );
+    let rules = takeover_rules();
     write_rules(&rules_path, &rules);
     let port = free_port();
     let mut config = topics
@@ -139,13 +162,7 @@ async fn metrics_health_and_a_reload_under_traffic() {
     job.wait_for_log("assigned", 1, WAIT);
 
     // The first half of a takeover: three failures and a login from elsewhere.
-    let first_half = [
-        auth("2026-01-01T08:00:00Z", "ops-u1", "login_failed", "10.0.0.1"),
-        auth("2026-01-01T08:00:10Z", "ops-u1", "login_failed", "10.0.0.1"),
-        auth("2026-01-01T08:00:20Z", "ops-u1", "login_failed", "10.0.0.1"),
-        auth("2026-01-01T08:00:30Z", "ops-u1", "login_ok", "192.0.2.9"),
-        payment("2026-01-01T08:00:31Z", "ops-p0", "ops-u2", 20.0),
-    ];
+    let first_half = first_half_of_a_takeover("ops");
     topics.produce(&brokers, dir.path(), &first_half);
     let metrics = wait_for_metric(port, &mut job, "eddy_events_in_total{stream=\"auth\"}", 4.0);
     assert_eq!(
@@ -246,10 +263,7 @@ async fn a_restart_after_reverting_a_reload_carries_the_state_over() {
     let dir = tempfile::tempdir().unwrap();
     let topics = JobTopics::create(&brokers, "revert", &["auth", "payments"], 1).await;
     let rules_path = dir.path().join("rules.eddy");
-    let rules = fraud_rules_subset(
-        &["auth", "payments", "account_takeover", "large_payment"],
-        "",
-    );
+    let rules = takeover_rules();
     write_rules(&rules_path, &rules);
     let config = topics
         .config(
@@ -264,13 +278,7 @@ async fn a_restart_after_reverting_a_reload_carries_the_state_over() {
 
     let mut job = EddyJob::start(dir.path(), "revert-1", &rules_path, &config_path);
     job.wait_for_log("assigned", 1, WAIT);
-    let first_half = [
-        auth("2026-01-01T08:00:00Z", "rv-u1", "login_failed", "10.0.0.1"),
-        auth("2026-01-01T08:00:10Z", "rv-u1", "login_failed", "10.0.0.1"),
-        auth("2026-01-01T08:00:20Z", "rv-u1", "login_failed", "10.0.0.1"),
-        auth("2026-01-01T08:00:30Z", "rv-u1", "login_ok", "192.0.2.9"),
-        payment("2026-01-01T08:00:31Z", "rv-p0", "rv-u2", 20.0),
-    ];
+    let first_half = first_half_of_a_takeover("rv");
     topics.produce(&brokers, dir.path(), &first_half);
     // The rules change; the reload checkpoints the new rule set at once.
     let mark = job.log_mark();
