@@ -202,9 +202,9 @@ pub enum CheckpointError {
         expected: RulesetFingerprint,
     },
     #[error(
-        "checkpoint {id} was written by rules that no longer compile (`eddy check` them \
-         with `tail -c` of the checkpoint's metadata); run those rules, or remove the \
-         checkpoint directory to start afresh"
+        "checkpoint {id} was written by rules that this eddy cannot compile (their \
+         text is in the checkpoint's metadata); run the eddy that wrote it, or remove \
+         the checkpoint directory to start afresh"
     )]
     RulesDoNotCompile { id: u64 },
     #[error("checkpoint {path} has format version {found}; this eddy reads version {supported}")]
