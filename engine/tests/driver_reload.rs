@@ -8,6 +8,7 @@ use dsl::plan::Program;
 use engine::checkpoint::RuleSet;
 use engine::driver::Source;
 use engine::driver::{Command, Control, Driver, EventSink, Observer, Reload, RunError};
+use engine::pipeline::reload::RuleChange;
 use engine::pipeline::OutputEvent;
 use engine::sink::{DeadLetterSink, SinkError};
 use engine::source::reader::{LineOptions, LineSource};
@@ -52,10 +53,10 @@ static APPLIED: AtomicUsize = AtomicUsize::new(0);
 struct Count;
 
 impl Observer for Count {
-    fn reloaded(&mut self, _note: &str) {
+    fn reloaded(&mut self, _trigger: &str, _changes: &[(String, RuleChange)]) {
         APPLIED.fetch_add(1, Ordering::SeqCst);
     }
-    fn reload_refused(&mut self, _note: &str, _error: &RunError) {
+    fn reload_refused(&mut self, _trigger: &str, _error: &RunError) {
         REFUSED.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -121,7 +122,7 @@ fn a_reload_that_cannot_be_applied_leaves_the_running_rules_running() {
         Some(Reload {
             program: other_inputs,
             rules: RuleSet::of(&[]),
-            note: "test".into(),
+            trigger: "test".into(),
         }),
     );
     assert_eq!(REFUSED.load(Ordering::SeqCst), 1);

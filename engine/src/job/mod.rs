@@ -244,7 +244,7 @@ pub async fn run(
 
     let mut reloader = Reloader {
         files,
-        running: program,
+        started: program,
         catalog,
         metrics: metrics.clone(),
     };
@@ -335,10 +335,13 @@ impl DriverThread {
     }
 }
 
-/// Compiles the rule files again for a reload and says what changes.
+/// Compiles the rule files again for a reload.
 struct Reloader {
     files: Vec<std::path::PathBuf>,
-    running: Program,
+    /// The rules the job started with. No reload changes which streams are
+    /// read, so new rules are checked against these for their inputs; what
+    /// keeps state is decided by the driver against the rules it runs.
+    started: Program,
     catalog: Arc<CheckpointCatalog>,
     metrics: Arc<Metrics>,
 }
@@ -355,7 +358,7 @@ impl Reloader {
             tracing::warn!("reload ({trigger}) refused, the running rules go on: {refusal}");
             metrics.reload("refused");
         };
-        let new = match rules::recompile(&self.files, &self.running) {
+        let new = match rules::recompile(&self.files, &self.started) {
             Ok(new) => new,
             Err(refusal) => {
                 refused(&self.metrics, &refusal);
@@ -370,16 +373,10 @@ impl Reloader {
             refused(&self.metrics, &refusal);
             return None;
         }
-        let change = rules::describe_change(&self.running, &new.program);
-        // Assumed applied: the next reload is described against it. Should
-        // the driver refuse it (it logs so), the next description is off,
-        // but what keeps state is decided by the driver against the rules
-        // it actually runs.
-        self.running = new.program.clone();
         Some(Command::Reload(Box::new(Reload {
             program: new.program,
             rules: new.rules,
-            note: format!("reloaded the rules ({trigger}): {change}"),
+            trigger: trigger.to_string(),
         })))
     }
 }

@@ -83,15 +83,18 @@ impl Observer for JobObserver {
         );
     }
 
-    fn reloaded(&mut self, note: &str) {
+    fn reloaded(&mut self, trigger: &str, changes: &[(String, RuleChange)]) {
         self.metrics.reload("applied");
-        tracing::info!("{note}");
+        tracing::info!(
+            "reloaded the rules ({trigger}): {}",
+            describe_changes(changes)
+        );
     }
 
-    fn reload_refused(&mut self, note: &str, error: &RunError) {
+    fn reload_refused(&mut self, trigger: &str, error: &RunError) {
         self.metrics.reload("refused");
         tracing::warn!(
-            "reload refused, the running rules go on: {}; the reload was: {note}",
+            "reload ({trigger}) refused, the running rules go on: {}",
             crate::error_chain::with_causes(error)
         );
     }
@@ -132,4 +135,28 @@ impl Observer for JobObserver {
         self.metrics.set_limit_hits(hits);
         self.metrics.set_watermark_lag(lag);
     }
+}
+
+/// Rule names grouped as kept (with state), changed, added and removed,
+/// for the reload's log line.
+fn describe_changes(changes: &[(String, RuleChange)]) -> String {
+    let list = |wanted: RuleChange| {
+        let names: Vec<&str> = changes
+            .iter()
+            .filter(|(_, change)| *change == wanted)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    format!(
+        "kept {}; changed (state dropped) {}; added {}; removed {}",
+        list(RuleChange::Kept),
+        list(RuleChange::Changed),
+        list(RuleChange::Added),
+        list(RuleChange::Removed)
+    )
 }

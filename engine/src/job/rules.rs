@@ -8,7 +8,6 @@ use dsl::plan::Program;
 use dsl::Severity;
 
 use crate::checkpoint::RuleSet;
-use crate::pipeline::reload::{rule_changes, RuleChange};
 
 /// The running rules and where they were read from.
 pub struct JobRules {
@@ -136,29 +135,4 @@ fn check_same_inputs(running: &Program, new: &Program) -> Result<(), Refusal> {
         )));
     }
     Ok(())
-}
-
-/// Rule names of `new` grouped as kept (with state), changed, added, and
-/// the names of `running` removed, for the reload's log line.
-pub fn describe_change(running: &Program, new: &Program) -> String {
-    let changes = rule_changes(running, new);
-    let list = |wanted: RuleChange| {
-        let names: Vec<&str> = changes
-            .iter()
-            .filter(|(_, change)| *change == wanted)
-            .map(|(name, _)| name.as_str())
-            .collect();
-        if names.is_empty() {
-            "none".to_string()
-        } else {
-            names.join(", ")
-        }
-    };
-    format!(
-        "kept {}; changed (state dropped) {}; added {}; removed {}",
-        list(RuleChange::Kept),
-        list(RuleChange::Changed),
-        list(RuleChange::Added),
-        list(RuleChange::Removed)
-    )
 }

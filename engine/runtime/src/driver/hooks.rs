@@ -28,8 +28,8 @@ pub enum Command {
 pub struct Reload {
     pub program: Program,
     pub rules: RuleSet,
-    /// Logged once the reload is applied.
-    pub note: String,
+    /// What asked for it (`SIGHUP`, a file change), for the log.
+    pub trigger: String,
 }
 
 /// Where commands come from.
@@ -85,9 +85,10 @@ pub trait Observer {
     /// The tasks changed (assigned or revoked): how many there are now.
     fn tasks_changed(&mut self, _count: usize) {}
     fn checkpointed(&mut self, _tasks: &[TaskId], _took: Duration, _bytes: u64) {}
-    fn reloaded(&mut self, _note: &str) {}
+    /// A reload was applied: what became of each rule (see [`RuleChange`]).
+    fn reloaded(&mut self, _trigger: &str, _changes: &[(String, RuleChange)]) {}
     /// A reload the driver could not apply: the running rules go on.
-    fn reload_refused(&mut self, _note: &str, _error: &RunError) {}
+    fn reload_refused(&mut self, _trigger: &str, _error: &RunError) {}
     fn refresh(&mut self, _program: &Program, _tasks: &BTreeMap<TaskId, Task>) {}
 }
 

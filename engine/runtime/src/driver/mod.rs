@@ -39,7 +39,7 @@ use operators::Limits;
 
 use crate::checkpoint::CheckpointError;
 use crate::decode::DecodeError;
-use crate::pipeline::reload::unchanged_rules;
+use crate::pipeline::reload::{rule_changes, unchanged_rules};
 use crate::pipeline::{OutputEvent, PipelineError, Progress};
 use crate::reject::RejectReason;
 use crate::sink::json::rfc3339_millis;
@@ -512,14 +512,14 @@ impl<'r> Driver<'r> {
             match task.prepare_reload(&reload.program, &names, &limits, &keep) {
                 Ok(ready) => prepared.push((id, ready)),
                 Err(error) => {
-                    self.observer.reload_refused(&reload.note, &error);
+                    self.observer.reload_refused(&reload.trigger, &error);
                     return Ok(());
                 }
             }
         }
         if let Err(error) = self.events.set_program(&reload.program) {
             self.observer
-                .reload_refused(&reload.note, &RunError::from(error));
+                .reload_refused(&reload.trigger, &RunError::from(error));
             return Ok(());
         }
         for (id, ready) in prepared {
@@ -527,12 +527,13 @@ impl<'r> Driver<'r> {
                 task.swap(ready)?;
             }
         }
+        let changes = rule_changes(&self.program, &reload.program);
         self.program = reload.program;
         if let Some(store) = self.store.as_mut() {
             store.set_rules(reload.rules);
         }
         self.checkpoint(sources)?;
-        self.observer.reloaded(&reload.note);
+        self.observer.reloaded(&reload.trigger, &changes);
         Ok(())
     }
 
