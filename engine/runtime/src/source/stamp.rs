@@ -12,10 +12,13 @@ use crate::sink::json::write_str;
 /// members named `field` (appended when it has none). Every other member is
 /// copied byte for byte, so a key the payload names twice is still a
 /// `duplicate_field` rejection and invalid UTF-8 still `malformed_json`.
-/// `None` when the payload is not a JSON object: it is then decoded, and
-/// rejected, as it is.
+/// `None` when the payload is not a JSON object in UTF-8: it is then
+/// decoded, and rejected, as it is. (Invalid UTF-8 inside the replaced
+/// member must not be dropped with it: the message would look clean here
+/// and be refused by every other reader.)
 pub fn with_time_field(payload: &[u8], field: &str, time: Millis) -> Option<Vec<u8>> {
     let text = payload.trim_ascii();
+    std::str::from_utf8(text).ok()?;
     // The member scanner trusts its input to be JSON.
     serde_json::from_slice::<IgnoredAny>(text).ok()?;
     let members = top_level_members(text)?;
@@ -72,5 +75,13 @@ mod tests {
         assert_eq!(stamped("[1]"), None);
         assert_eq!(stamped(r#"{"a":"#), None);
         assert_eq!(stamped(""), None);
+    }
+
+    /// Found by the `messages` fuzz target: invalid UTF-8 in the time field
+    /// vanished with it, and a payload every other reader refuses went in.
+    #[test]
+    fn invalid_utf8_anywhere_leaves_the_payload_for_the_decoder_to_refuse() {
+        assert_eq!(with_time_field(b"{\"a\":1,\"ts\":\"\xd4\"}", "ts", 5), None);
+        assert_eq!(with_time_field(b"{\"a\":\"\xff\"}", "ts", 5), None);
     }
 }
