@@ -334,8 +334,9 @@ fn input_message(input: &InputStream) -> Message {
         title: format!("Stream `{}`", input.name),
         summary: format!(
             "An event of stream `{}`, one JSON object per message; event time: {time}, \
-             up to {} ms out of order. Fields not declared are ignored.",
-            input.name, input.lateness_ms
+             up to {} ms out of order and at most {} ms ahead of the consumer's clock \
+             (later ones are refused). Fields not declared are ignored.",
+            input.name, input.lateness_ms, input.ahead_ms
         ),
         content_type: JSON,
         headers: None,
@@ -475,6 +476,7 @@ mod tests {
             ],
             time_field: "at".into(),
             lateness_ms: 0,
+            ahead_ms: dsl::plan::DEFAULT_AHEAD,
             source: StreamSource::Kafka(KafkaStream {
                 topic: topic.into(),
                 format: Format::Json,

@@ -20,6 +20,8 @@ pub struct InputStream {
     pub fields: Vec<Field>,
     pub time_field: String,
     pub lateness_ms: i64,
+    /// How far ahead of the wall clock an event may be (`ahead`).
+    pub ahead_ms: i64,
     /// Where it is read from: the config's `[streams.NAME]`, else the Kafka
     /// topic of the stream's name (what `eddy run --config` does).
     pub source: StreamSource,
@@ -141,6 +143,7 @@ fn inputs(program: &Program, config: &Config) -> Vec<InputStream> {
             fields: s.fields.clone(),
             time_field: s.time_field.clone(),
             lateness_ms: s.lateness,
+            ahead_ms: s.ahead,
             source: config
                 .streams
                 .get(&s.name)
