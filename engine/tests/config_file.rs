@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use engine::config::{
-    CloudEventMode, Config, ConfigError, DeadLetterTarget, Format, KafkaStream, SinkTarget,
-    StreamSource, TimestampSource, DEFAULT_MAX_MESSAGE_BYTES,
+    CheckpointLocation, CloudEventMode, Config, ConfigError, DeadLetterTarget, Format, KafkaStream,
+    SinkTarget, StreamSource, TimestampSource, DEFAULT_MAX_MESSAGE_BYTES,
 };
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -36,7 +36,10 @@ fn an_empty_file_gives_the_documented_defaults() {
     assert_eq!(config.kafka.batch_size.get(), 1024);
     assert_eq!(config.kafka.batch_wait, Duration::from_millis(100));
     assert!(config.kafka.client.is_empty());
-    assert_eq!(config.checkpoint.dir, PathBuf::from("eddy-checkpoints"));
+    assert_eq!(
+        config.checkpoint.dir,
+        CheckpointLocation::Local(PathBuf::from("eddy-checkpoints"))
+    );
     assert_eq!(config.checkpoint.interval, Duration::from_secs(10));
     assert_eq!(config.idle_partition_timeout, Duration::from_secs(30));
     assert_eq!(config.max_message_bytes.get(), DEFAULT_MAX_MESSAGE_BYTES);
@@ -210,7 +213,10 @@ fn environment_overrides_win_over_the_file() {
         .unwrap();
     assert_eq!(config.kafka.brokers, "env:9092");
     assert_eq!(config.kafka.group_id, "g2");
-    assert_eq!(config.checkpoint.dir, PathBuf::from("/tmp/ck"));
+    assert_eq!(
+        config.checkpoint.dir,
+        CheckpointLocation::Local(PathBuf::from("/tmp/ck"))
+    );
     assert_eq!(config.checkpoint.interval, Duration::from_millis(500));
     assert_eq!(config.idle_partition_timeout, Duration::from_secs(120));
     assert_eq!(config.max_message_bytes.get(), 4096);

@@ -1,13 +1,17 @@
 //! The streaming job's checkpoints against a real broker: killed with
 //! SIGKILL again and again it loses nothing and, after dropping duplicates
-//! by id, adds nothing; and two instances of one group split the
-//! partitions and hand a stopped instance's state over to the other.
+//! by id, adds nothing; two instances of one group split the partitions and
+//! hand a stopped instance's state over to the other, sharing a checkpoint
+//! directory or, each in its own directory, only Kafka and a bucket of a
+//! real S3-protocol server; and an instance that stalls past its session
+//! (a zombie) cannot overwrite the state of the partitions' new owner.
 //! Inputs are seeded (fixed seeds); the oracle is the file run of the same
-//! rules over the same events. Skips without a broker.
+//! rules over the same events. Skips without a broker (or S3 server).
 
 mod kafka_support;
+mod s3_support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,22 +28,79 @@ const OUTPUT_WAIT: Duration = Duration::from_secs(90);
 const RESUMED: &str = "resumed from checkpoint";
 const STREAMS: &[&str] = &["auth", "payments"];
 
-/// Writes the rules and the config of a job over `topics` into `dir`;
-/// returns their paths and the consumer group.
+/// Where the instances of a test keep their checkpoints.
+enum Deployment {
+    /// One working directory with the checkpoint directory in it, as
+    /// instances on one machine (or sharing NFS) would.
+    SharedDirectory,
+    /// A working directory each and checkpoints in a bucket: nothing
+    /// shared but Kafka and the bucket, as on several machines.
+    Bucket { endpoint: String, bucket: String },
+}
+
+impl Deployment {
+    /// A new bucket on the S3-protocol server at `endpoint`.
+    fn bucket(endpoint: String, name: &str) -> Self {
+        let bucket = s3_support::new_bucket(&endpoint, name);
+        Deployment::Bucket { endpoint, bucket }
+    }
+
+    /// The working directory of instance `instance` under `root`.
+    fn dir(&self, root: &Path, instance: &str) -> PathBuf {
+        let dir = match self {
+            Deployment::SharedDirectory => root.to_path_buf(),
+            Deployment::Bucket { .. } => root.join(instance),
+        };
+        std::fs::create_dir_all(&dir).expect("make the working directory");
+        dir
+    }
+
+    /// `checkpoint.dir` for an instance working in `dir`.
+    fn checkpoint(&self, dir: &Path) -> String {
+        match self {
+            Deployment::SharedDirectory => dir.join("checkpoints").display().to_string(),
+            Deployment::Bucket { bucket, .. } => format!("s3://{bucket}/eddy"),
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Deployment::SharedDirectory => Vec::new(),
+            Deployment::Bucket { endpoint, .. } => s3_support::eddy_env(endpoint),
+        }
+    }
+
+    /// Writes the instance's files into `dir` and starts it there.
+    fn start(
+        &self,
+        dir: &Path,
+        name: &str,
+        brokers: &str,
+        group: &str,
+        topics: &JobTopics,
+    ) -> EddyJob {
+        let (rules, config) = write_job_files(dir, brokers, group, topics, &self.checkpoint(dir));
+        EddyJob::start_with_env(dir, name, &rules, &config, &self.env())
+    }
+}
+
+/// Writes the rules and the config of a job of `group` over `topics` into
+/// `dir`; returns their paths.
 fn write_job_files(
     dir: &Path,
     brokers: &str,
-    name: &str,
+    group: &str,
     topics: &JobTopics,
-) -> (PathBuf, PathBuf, String) {
+    checkpoint: &str,
+) -> (PathBuf, PathBuf) {
     let rules = dir.join("rules.eddy");
     std::fs::write(&rules, kafka_support::user_keyed_rules()).expect("write rules");
-    let group = kafka_support::unique(name);
     // Structured mode here; kafka_job.rs covers binary mode.
-    let config = topics.config(brokers, &group, &dir.join("checkpoints"), "structured");
+    let mut config = topics.config(brokers, group, dir, "structured");
+    config.checkpoint = checkpoint.to_string();
     let config_path = dir.join("eddy.toml");
     std::fs::write(&config_path, config.toml()).expect("write config");
-    (rules, config_path, group)
+    (rules, config_path)
 }
 
 /// Every derived event in the sink, once each by id, before the cutoff;
@@ -58,7 +119,13 @@ async fn kill_dash_nine_loses_nothing() {
     let dir = scratch.path();
     let partitions = 2;
     let topics = JobTopics::create(&brokers, "kill9", STREAMS, partitions).await;
-    let (rules, config, _) = write_job_files(dir, &brokers, "kill9", &topics);
+    let (rules, config) = write_job_files(
+        dir,
+        &brokers,
+        &kafka_support::unique("kill9"),
+        &topics,
+        &dir.join("checkpoints").display().to_string(),
+    );
 
     // Six phases of seeded input, about 3,000 events in all; one SIGKILL
     // while each of the first five is being processed.
@@ -138,76 +205,131 @@ fn last_assignment(stderr: &str, topic: &str) -> std::collections::BTreeSet<i32>
 #[tokio::test]
 async fn two_instances_split_partitions_and_hand_over_state() {
     let brokers = require_broker!();
+    hand_over(&brokers, Deployment::SharedDirectory).await;
+}
+
+#[tokio::test]
+async fn instances_sharing_only_kafka_and_a_bucket_hand_over_state() {
+    let brokers = require_broker!();
+    let endpoint = require_s3!();
+    hand_over(&brokers, Deployment::bucket(endpoint, "eddy-handover")).await;
+}
+
+/// Seeded takeovers whose first halves (failed logins, a login from a new
+/// address) go in before an instance stops and whose second halves (the
+/// payment) after; every input and the file run's derived events.
+struct SplitTakeovers {
+    before_stop: Vec<Input>,
+    after_stop: Vec<Input>,
+    expected: BTreeMap<String, Derived>,
+}
+
+impl SplitTakeovers {
+    fn new(dir: &Path, brokers: &str, topics: &JobTopics, partitions: i32, users: usize) -> Self {
+        let mut rng = StdRng::seed_from_u64(0x0edd_4a4d);
+        let mut clock = kafka_support::GENERATED_START_MS;
+        let background = kafka_support::generated_events(&mut rng, 120, &mut clock);
+        let users: Vec<String> = (0..users).map(|u| format!("g{u:02}")).collect();
+        let mut first_half = Vec::new();
+        let mut second_half = Vec::new();
+        for (n, user) in users.iter().enumerate() {
+            for _ in 0..3 {
+                clock += 1_000;
+                first_half.push(auth_line(
+                    user,
+                    clock,
+                    "login_failed",
+                    &format!("203.0.113.{n}"),
+                ));
+            }
+            clock += 1_000;
+            first_half.push(auth_line(user, clock, "login_ok", &format!("192.0.2.{n}")));
+        }
+        for (n, user) in users.iter().enumerate() {
+            clock += 1_000;
+            let line = format!(
+                r#"{{"ts":{clock},"payment_id":"h{n:03}","user_id":"{user}","amount":{}.50,"currency":"EUR"}}"#,
+                2_000 + 300 * n
+            );
+            second_half.push((user.clone(), "payments", line));
+        }
+        let as_inputs = |events: &[(String, &'static str, String)]| -> Vec<Input> {
+            events
+                .iter()
+                .map(|(user, stream, line)| Input {
+                    stream,
+                    partition: kafka_support::partition_of(user, partitions),
+                    key: Some(user.clone()),
+                    line: line.clone(),
+                })
+                .collect()
+        };
+        let mut before_stop: Vec<Input> = background
+            .iter()
+            .map(|event| Input::generated(event, partitions))
+            .collect();
+        before_stop.extend(as_inputs(&first_half));
+        let mut after_stop = as_inputs(&second_half);
+        after_stop.extend(Input::sentinels(STREAMS, partitions));
+        let everything: Vec<Input> = before_stop.iter().chain(&after_stop).cloned().collect();
+        let (rules, _) = write_job_files(dir, brokers, "oracle", topics, "unused");
+        let oracle = kafka_support::oracle(dir, &rules, STREAMS, &everything);
+        let expected = kafka_support::before(&oracle.events, kafka_support::SENTINEL_CUTOFF);
+        let takeovers = expected
+            .values()
+            .filter(|e| e.kind == "eddy.takeover")
+            .count();
+        assert!(
+            takeovers >= users.len(),
+            "{takeovers} takeovers in the file run"
+        );
+        SplitTakeovers {
+            before_stop,
+            after_stop,
+            expected,
+        }
+    }
+
+    /// How many auth messages of `partitions` go in before the stop, by
+    /// partition: once they are committed, their state is in a checkpoint.
+    fn auth_ends_before_stop(&self, partitions: &BTreeSet<i32>) -> BTreeMap<i32, i64> {
+        let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+        for input in self.before_stop.iter().filter(|i| i.stream == "auth") {
+            if partitions.contains(&input.partition) {
+                *ends.entry(input.partition).or_default() += 1;
+            }
+        }
+        ends
+    }
+}
+
+/// Two instances split four partitions; B stops once its share of the
+/// takeovers' first halves is checkpointed, and A, given B's partitions,
+/// completes them from B's state.
+async fn hand_over(brokers: &str, deployment: Deployment) {
     let scratch = tempfile::tempdir().expect("temp dir");
     let dir = scratch.path();
     let partitions = 4;
-    let topics = JobTopics::create(&brokers, "handover", STREAMS, partitions).await;
-    let (rules, config, group) = write_job_files(dir, &brokers, "handover", &topics);
+    let topics = JobTopics::create(brokers, "handover", STREAMS, partitions).await;
+    let group = kafka_support::unique("handover");
     let auth_topic = &topics.inputs["auth"];
+    let takeovers = SplitTakeovers::new(dir, brokers, &topics, partitions, 24);
 
-    // Background traffic, then for every user the first half of a takeover
-    // (failed logins, a login from a new address) before B stops, and the
-    // second half (the payment) after: B's halves must reach A as state.
-    let mut rng = StdRng::seed_from_u64(0x0edd_4a4d);
-    let mut clock = kafka_support::GENERATED_START_MS;
-    let background = kafka_support::generated_events(&mut rng, 120, &mut clock);
-    let users: Vec<String> = (0..24).map(|u| format!("g{u:02}")).collect();
-    let mut first_half = Vec::new();
-    let mut second_half = Vec::new();
-    for (n, user) in users.iter().enumerate() {
-        for _ in 0..3 {
-            clock += 1_000;
-            first_half.push(auth_line(
-                user,
-                clock,
-                "login_failed",
-                &format!("203.0.113.{n}"),
-            ));
-        }
-        clock += 1_000;
-        first_half.push(auth_line(user, clock, "login_ok", &format!("192.0.2.{n}")));
-    }
-    for (n, user) in users.iter().enumerate() {
-        clock += 1_000;
-        let line = format!(
-            r#"{{"ts":{clock},"payment_id":"h{n:03}","user_id":"{user}","amount":{}.50,"currency":"EUR"}}"#,
-            2_000 + 300 * n
-        );
-        second_half.push((user.clone(), "payments", line));
-    }
-    let as_inputs = |events: &[(String, &'static str, String)]| -> Vec<Input> {
-        events
-            .iter()
-            .map(|(user, stream, line)| Input {
-                stream,
-                partition: kafka_support::partition_of(user, partitions),
-                key: Some(user.clone()),
-                line: line.clone(),
-            })
-            .collect()
-    };
-    let mut before_stop: Vec<Input> = background
-        .iter()
-        .map(|event| Input::generated(event, partitions))
-        .collect();
-    before_stop.extend(as_inputs(&first_half));
-    let mut after_stop = as_inputs(&second_half);
-    after_stop.extend(Input::sentinels(STREAMS, partitions));
-    let everything: Vec<Input> = before_stop.iter().chain(&after_stop).cloned().collect();
-    let oracle = kafka_support::oracle(dir, &rules, STREAMS, &everything);
-    let expected = kafka_support::before(&oracle.events, kafka_support::SENTINEL_CUTOFF);
-    let takeovers = expected
-        .values()
-        .filter(|e| e.kind == "eddy.takeover")
-        .count();
-    assert!(
-        takeovers >= users.len(),
-        "{takeovers} takeovers in the file run"
+    let mut a = deployment.start(
+        &deployment.dir(dir, "a"),
+        "instance-a",
+        brokers,
+        &group,
+        &topics,
     );
-
-    let mut a = EddyJob::start(dir, "instance-a", &rules, &config);
     a.wait_for_log("assigned", 1, JOIN_WAIT);
-    let mut b = EddyJob::start(dir, "instance-b", &rules, &config);
+    let mut b = deployment.start(
+        &deployment.dir(dir, "b"),
+        "instance-b",
+        brokers,
+        &group,
+        &topics,
+    );
     b.wait_for_log("assigned", 1, JOIN_WAIT);
     // A gets its share of the new assignment after B's.
     a.wait_for_log("assigned", 2, JOIN_WAIT);
@@ -220,21 +342,15 @@ async fn two_instances_split_partitions_and_hand_over_state() {
         b.stderr()
     );
 
-    topics.produce(&brokers, dir, &before_stop);
+    topics.produce(brokers, dir, &takeovers.before_stop);
     // Once B has committed the end of its auth partitions, its checkpoint
     // holds the first halves of its users' takeovers (nothing is emitted
     // for them yet, so the sink cannot tell).
-    let mut auth_ends: BTreeMap<i32, i64> = BTreeMap::new();
-    for input in before_stop.iter().filter(|i| i.stream == "auth") {
-        if of_b.contains(&input.partition) {
-            *auth_ends.entry(input.partition).or_default() += 1;
-        }
-    }
     kafka_support::wait_for_commits(
-        &brokers,
+        brokers,
         &group,
         auth_topic,
-        &auth_ends,
+        &takeovers.auth_ends_before_stop(&of_b),
         &mut [&mut a, &mut b],
         OUTPUT_WAIT,
     );
@@ -250,20 +366,98 @@ async fn two_instances_split_partitions_and_hand_over_state() {
         );
     }
 
-    topics.produce(&brokers, dir, &after_stop);
+    topics.produce(brokers, dir, &takeovers.after_stop);
     kafka_support::wait_for_events(
-        &brokers,
+        brokers,
         &topics.sink,
         1,
-        &expected,
+        &takeovers.expected,
         &mut [&mut a],
         OUTPUT_WAIT,
     );
     let a_stderr = a.terminate();
+    let (got, _) = sink_events(brokers, &topics);
+    kafka_support::assert_same_events(
+        &got,
+        &takeovers.expected,
+        &format!("--- A ---\n{a_stderr}\n--- B ---\n{b_stderr}"),
+    );
+}
+
+/// A stalls (SIGSTOP) past its session with the takeovers' first halves
+/// checkpointed; B takes every partition over from A's checkpoints; A wakes
+/// up (SIGCONT) still believing it owns them, and is fenced: B's state is
+/// intact and completes every takeover.
+#[tokio::test]
+async fn a_zombie_instance_cannot_overwrite_the_new_owner_s_state() {
+    let brokers = require_broker!();
+    let endpoint = require_s3!();
+    let deployment = Deployment::bucket(endpoint, "eddy-zombie");
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let dir = scratch.path();
+    let partitions = 2;
+    let topics = JobTopics::create(&brokers, "zombie", STREAMS, partitions).await;
+    let group = kafka_support::unique("zombie");
+    let auth_topic = &topics.inputs["auth"];
+    let takeovers = SplitTakeovers::new(dir, &brokers, &topics, partitions, 12);
+
+    let mut a = deployment.start(
+        &deployment.dir(dir, "a"),
+        "zombie-a",
+        &brokers,
+        &group,
+        &topics,
+    );
+    a.wait_for_log("assigned", 1, JOIN_WAIT);
+    topics.produce(&brokers, dir, &takeovers.before_stop);
+    let all: BTreeSet<i32> = (0..partitions).collect();
+    kafka_support::wait_for_commits(
+        &brokers,
+        &group,
+        auth_topic,
+        &takeovers.auth_ends_before_stop(&all),
+        &mut [&mut a],
+        OUTPUT_WAIT,
+    );
+    a.pause();
+    let mut b = deployment.start(
+        &deployment.dir(dir, "b"),
+        "zombie-b",
+        &brokers,
+        &group,
+        &topics,
+    );
+    // The group gives B everything once A's session (6 s) has expired.
+    for partition in &all {
+        b.wait_for_log(&format!("partition {partition}: {RESUMED}"), 1, JOIN_WAIT);
+    }
+    let mark = b.log_mark();
+    a.resume();
+    // A's next checkpoint (every 500 ms) meets B's claim: A drops the
+    // partitions without writing.
+    a.wait_for_log(
+        "has taken its checkpoints over",
+        partitions as usize,
+        JOIN_WAIT,
+    );
+
+    topics.produce(&brokers, dir, &takeovers.after_stop);
+    kafka_support::wait_for_events(
+        &brokers,
+        &topics.sink,
+        1,
+        &takeovers.expected,
+        &mut [&mut b],
+        OUTPUT_WAIT,
+    );
+    // B goes on checkpointing after A woke up.
+    b.wait_for_log_since(mark, "stored and committed", 1, JOIN_WAIT);
+    let a_stderr = a.terminate();
+    let b_stderr = b.terminate();
     let (got, _) = sink_events(&brokers, &topics);
     kafka_support::assert_same_events(
         &got,
-        &expected,
+        &takeovers.expected,
         &format!("--- A ---\n{a_stderr}\n--- B ---\n{b_stderr}"),
     );
 }

@@ -158,7 +158,10 @@ pub async fn run(
     } = rules;
     let runtime = tokio::runtime::Handle::current();
     let inputs = JobInputs::new(&program, config)?;
-    let catalog = Arc::new(CheckpointCatalog::open(&config.checkpoint.dir, rules)?);
+    let catalog = Arc::new(CheckpointCatalog::open(
+        store::open_storage(&config.checkpoint)?,
+        rules,
+    )?);
     let sinks = JobSinks::open(runtime.clone(), &program, config)?;
     let dead_letter = JobDeadLetter::open(runtime.clone(), config)?;
     let topics = inputs
@@ -204,7 +207,7 @@ pub async fn run(
         config.kafka.brokers,
         topics.join(", "),
         outputs.join(", "),
-        config.checkpoint.dir.display(),
+        config.checkpoint.dir,
     );
 
     let messages_in = Arc::new(AtomicU64::new(0));

@@ -69,6 +69,14 @@ impl Observer for JobObserver {
         }
     }
 
+    fn task_fenced(&mut self, task: TaskId) {
+        tracing::warn!(
+            "partition {task}: another instance has taken its checkpoints over, so this one \
+             no longer owns it: dropped without storing its state (the new owner replays from \
+             its own checkpoint); its input is left to the new owner"
+        );
+    }
+
     fn tasks_changed(&mut self, count: usize) {
         self.metrics.set_partitions(count);
         self.metrics.set_ready(count > 0);

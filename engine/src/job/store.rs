@@ -1,11 +1,30 @@
-//! The job's checkpoint directory as the driver's [`TaskStore`]: task N's
+//! The job's checkpoint storage as the driver's [`TaskStore`]: task N's
 //! checkpoints are partition N's.
 
 use std::sync::Arc;
 
+use bucket::{S3Settings, S3Storage};
+
 use super::resume::CheckpointCatalog;
-use crate::checkpoint::{Checkpoint, RuleSet, RulesetFingerprint};
+use crate::checkpoint::{
+    Checkpoint, CheckpointError, LocalStorage, RuleSet, RulesetFingerprint, Storage,
+};
+use crate::config::{CheckpointConfig, CheckpointLocation};
 use crate::driver::{RunError, TaskId, TaskStore};
+
+/// The storage `checkpoint.dir` names.
+pub fn open_storage(config: &CheckpointConfig) -> Result<Arc<dyn Storage>, CheckpointError> {
+    Ok(match &config.dir {
+        CheckpointLocation::Local(dir) => Arc::new(LocalStorage::open(dir)?),
+        CheckpointLocation::S3 { bucket, prefix } => Arc::new(S3Storage::open(&S3Settings {
+            bucket: bucket.clone(),
+            prefix: prefix.clone(),
+            endpoint: config.s3_endpoint.clone(),
+            region: config.s3_region.clone(),
+            credentials: None,
+        })?),
+    })
+}
 
 pub struct CatalogStore(pub Arc<CheckpointCatalog>);
 
@@ -15,17 +34,14 @@ impl TaskStore for CatalogStore {
     }
 
     fn begin(&mut self, task: TaskId) -> Result<Checkpoint, RunError> {
-        // Opened afresh: another instance may have written this partition's
-        // store since, and ids must keep growing.
-        let store = self.0.store(task)?;
         let rules = self.0.rules();
-        let mut checkpoint = Checkpoint::new(store.next_id(), rules.fingerprint);
+        let mut checkpoint = Checkpoint::new(self.0.next_id(task)?, rules.fingerprint);
         checkpoint.rules = rules.files;
         Ok(checkpoint)
     }
 
     fn save(&mut self, task: TaskId, checkpoint: &Checkpoint) -> Result<(), RunError> {
-        self.0.store(task)?.save(checkpoint)?;
+        self.0.save(task, checkpoint)?;
         Ok(())
     }
 

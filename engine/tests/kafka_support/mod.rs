@@ -502,7 +502,8 @@ pub fn file_run(dir: &Path, rules: &Path, inputs: &[(&str, PathBuf)]) -> FileRun
 pub struct JobConfig {
     pub brokers: String,
     pub group: String,
-    pub checkpoint_dir: PathBuf,
+    /// `checkpoint.dir`: a path or a URL.
+    pub checkpoint: String,
     /// `(stream, topic, key_field)`.
     pub streams: Vec<(String, String, Option<String>)>,
     /// The `[sinks."*"]` topic and CloudEvents mode.
@@ -531,7 +532,7 @@ impl JobConfig {
             ),
             brokers = self.brokers,
             group = self.group,
-            dir = self.checkpoint_dir.display(),
+            dir = self.checkpoint,
             sink = self.sink_topic,
             mode = self.sink_mode,
         );
@@ -565,6 +566,17 @@ impl EddyJob {
     /// Starts eddy in `dir`; `name` tells instances and restarts apart in
     /// file names and messages.
     pub fn start(dir: &Path, name: &str, rules: &Path, config: &Path) -> EddyJob {
+        EddyJob::start_with_env(dir, name, rules, config, &[])
+    }
+
+    /// [`EddyJob::start`] with more environment variables.
+    pub fn start_with_env(
+        dir: &Path,
+        name: &str,
+        rules: &Path,
+        config: &Path,
+        env: &[(&str, String)],
+    ) -> EddyJob {
         let stderr_path = dir.join(format!("{name}.stderr.log"));
         let stderr = std::fs::File::create(&stderr_path).expect("create the stderr file");
         let child = Command::new(env!("CARGO_BIN_EXE_eddy"))
@@ -578,6 +590,7 @@ impl EddyJob {
                 "EDDY_LOG",
                 std::env::var("EDDY_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -647,12 +660,7 @@ impl EddyJob {
     /// SIGTERM, then waits (bounded) for a clean exit; returns stderr.
     pub fn terminate(mut self) -> String {
         self.assert_running();
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success(), "kill -TERM {pid}");
+        self.signal("-TERM");
         let status = self.wait_bounded(STOP_WAIT);
         let stderr = self.stderr();
         assert!(
@@ -668,6 +676,30 @@ impl EddyJob {
     pub fn exit(mut self, timeout: Duration) -> (Option<i32>, String) {
         let status = self.wait_bounded(timeout);
         (status.code(), self.stderr())
+    }
+
+    /// SIGSTOP: the process stalls as in a long pause, its sessions expire.
+    pub fn pause(&mut self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after [`EddyJob::pause`]: a zombie wakes up.
+    pub fn resume(&mut self) {
+        self.signal("-CONT");
+    }
+
+    /// Whether eddy is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().expect("poll eddy").is_none()
+    }
+
+    fn signal(&mut self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill {signal} {pid}");
     }
 
     /// SIGKILL: no drain, no checkpoint, no commit. Returns stderr.
@@ -1084,7 +1116,7 @@ impl JobTopics {
         JobConfig {
             brokers: brokers.to_string(),
             group: group.to_string(),
-            checkpoint_dir: checkpoint_dir.to_path_buf(),
+            checkpoint: checkpoint_dir.display().to_string(),
             streams: self
                 .inputs
                 .iter()

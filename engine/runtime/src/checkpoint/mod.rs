@@ -8,6 +8,11 @@
 //! committed to Kafka; on restart the checkpoint's offsets win over the
 //! group's committed ones, so state and input always match.
 //!
+//! Checkpoints are kept in a [`Storage`]: a local directory
+//! ([`LocalStorage`]) or an object store (the `bucket` crate's S3 storage),
+//! one series per partition, fenced against writers that lost the
+//! partition (see [`CheckpointStore`]).
+//!
 //! A checkpoint belongs to one rule set (a fingerprint of the rule texts)
 //! and one file format version; the [`CheckpointStore`] refuses to write
 //! another rule set's. It carries its rule files, so that a restart with
@@ -15,12 +20,16 @@
 //! unchanged rules' state over, as a reload does.
 
 mod codec;
+mod local;
+pub mod storage;
 mod store;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use local::{LocalStorage, DIR_MODE, FILE_MODE};
+pub use storage::{Created, Listing, Storage};
 pub use store::{CheckpointStore, DEFAULT_RETAINED};
 
 /// The version of the checkpoint file layout written by this build,
@@ -172,6 +181,12 @@ impl Checkpoint {
             .map(|o| o.next_offset)
     }
 
+    /// Whether this is the empty checkpoint a claim writes to a series that
+    /// had none: every real one holds the pipeline's own state.
+    pub fn is_empty_claim(&self) -> bool {
+        self.operators.is_empty()
+    }
+
     /// The saved state of rule `rule`, if any.
     pub fn state_of(&self, rule: &str) -> Option<&[u8]> {
         self.operators
@@ -207,6 +222,19 @@ pub enum CheckpointError {
          the checkpoint directory to start afresh"
     )]
     RulesDoNotCompile { id: u64 },
+    #[error("checkpoint storage {location}: {source}")]
+    Remote {
+        location: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(
+        "checkpoint {id} at {location} was written by another instance, which has taken \
+         this partition over: this instance no longer owns its state and leaves it alone"
+    )]
+    Fenced { location: String, id: u64 },
+    #[error("could not take over the checkpoints at {location}: other instances claimed them {attempts} times in a row")]
+    ClaimContended { location: String, attempts: usize },
     #[error("checkpoint {path} has format version {found}; this eddy reads version {supported}")]
     UnsupportedVersion {
         path: PathBuf,

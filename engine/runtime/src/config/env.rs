@@ -26,11 +26,10 @@
 //! other parts of eddy and are left alone.
 
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::duration::{parse_duration, DURATION_HINT};
-use super::{Config, ConfigError, LogFormat};
+use super::{CheckpointLocation, Config, ConfigError, LogFormat};
 
 /// The prefix of every override.
 pub const PREFIX: &str = "EDDY_";
@@ -83,7 +82,9 @@ fn apply_one(config: &mut Config, name: &str, value: String) -> Result<(), Confi
         "EDDY_KAFKA_GROUP_ID" => config.kafka.group_id = value,
         "EDDY_KAFKA_BATCH_SIZE" => config.kafka.batch_size = positive(&value).map_err(error)?,
         "EDDY_KAFKA_BATCH_WAIT" => config.kafka.batch_wait = duration(&value).map_err(error)?,
-        "EDDY_CHECKPOINT_DIR" => config.checkpoint.dir = PathBuf::from(value),
+        "EDDY_CHECKPOINT_DIR" => {
+            config.checkpoint.dir = CheckpointLocation::parse(&value).map_err(error)?
+        }
         "EDDY_CHECKPOINT_INTERVAL" => {
             config.checkpoint.interval = duration(&value).map_err(error)?
         }

@@ -27,8 +27,10 @@
 //! "security.protocol" = "SASL_SSL"
 //!
 //! [checkpoint]
-//! dir = "eddy-checkpoints"
+//! dir = "eddy-checkpoints"            # or "s3://bucket/prefix" (see [`location`])
 //! interval = "10s"
+//! s3_endpoint = "http://127.0.0.1:9000"  # default: AWS_ENDPOINT_URL, else AWS itself
+//! s3_region = "eu-west-1"             # default: AWS_REGION (credentials: AWS_* only)
 //!
 //! [streams.auth]                      # one per input stream of the rules
 //! type = "kafka"                      # or "file" (with `path`)
@@ -54,6 +56,7 @@
 pub mod duration;
 pub mod env;
 pub mod error;
+pub mod location;
 mod raw;
 
 pub use raw::dotted_key;
@@ -66,6 +69,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use error::{ConfigError, Location};
+pub use location::CheckpointLocation;
 
 /// The origin named in errors for config text that comes from no file.
 pub const NO_FILE: &str = "<config>";
@@ -216,19 +220,27 @@ impl Default for KafkaConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CheckpointConfig {
-    /// The local directory checkpoints are written to (default `eddy-checkpoints`).
-    pub dir: PathBuf,
+    /// Where checkpoints are written: a local directory (default
+    /// `eddy-checkpoints`) or an `s3://` bucket prefix.
+    pub dir: CheckpointLocation,
     /// Time between checkpoints (default 10 s); offsets are committed at
     /// each one, so this bounds how much input is replayed after a crash.
     #[serde(deserialize_with = "duration::deserialize")]
     pub interval: Duration,
+    /// The S3 endpoint, for a store other than AWS (MinIO, Ceph, moto).
+    /// Credentials are never read from the file: the usual `AWS_*`
+    /// environment variables give them.
+    pub s3_endpoint: Option<String>,
+    pub s3_region: Option<String>,
 }
 
 impl Default for CheckpointConfig {
     fn default() -> Self {
         CheckpointConfig {
-            dir: PathBuf::from(DEFAULT_CHECKPOINT_DIR),
+            dir: CheckpointLocation::Local(PathBuf::from(DEFAULT_CHECKPOINT_DIR)),
             interval: DEFAULT_CHECKPOINT_INTERVAL,
+            s3_endpoint: None,
+            s3_region: None,
         }
     }
 }

@@ -82,6 +82,10 @@ pub trait Observer {
         _changes: &[(String, RuleChange)],
     ) {
     }
+    /// Another instance has claimed task `task`'s checkpoints (it was
+    /// given the task, perhaps while this run stalled): the task was
+    /// dropped without storing its state.
+    fn task_fenced(&mut self, _task: TaskId) {}
     /// The tasks changed (assigned or revoked): how many there are now.
     fn tasks_changed(&mut self, _count: usize) {}
     fn checkpointed(&mut self, _tasks: &[TaskId], _took: Duration, _bytes: u64) {}

@@ -30,14 +30,14 @@ pub mod sink;
 pub mod source;
 pub mod task;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use dsl::plan::{Millis, Program, StreamPlan};
 use operators::Limits;
 
-use crate::checkpoint::CheckpointError;
+use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::decode::DecodeError;
 use crate::pipeline::reload::{rule_changes, unchanged_rules};
 use crate::pipeline::{OutputEvent, PipelineError, Progress};
@@ -117,6 +117,10 @@ pub struct Driver<'r> {
     /// Tasks are made when a source assigns them, not task 0 up front.
     tasks_on_demand: bool,
     tasks: BTreeMap<TaskId, Task>,
+    /// Tasks whose checkpoints another instance has claimed (see
+    /// [`CheckpointError::Fenced`]): dropped, and their input discarded
+    /// until the source assigns them to this run again.
+    fenced: BTreeSet<TaskId>,
     events: &'r mut dyn EventSink,
     dead_letter: &'r mut dyn DeadLetterOutput,
     store: Option<&'r mut dyn TaskStore>,
@@ -148,6 +152,7 @@ impl<'r> Driver<'r> {
             limits: None,
             tasks_on_demand: false,
             tasks: BTreeMap::new(),
+            fenced: BTreeSet::new(),
             events,
             dead_letter,
             store: None,
@@ -279,11 +284,13 @@ impl<'r> Driver<'r> {
                 }
                 SourceEvent::Assigned(tasks) => {
                     for task in tasks {
+                        self.fenced.remove(&task);
                         self.task(task)?;
                     }
                     self.observer.tasks_changed(self.tasks.len());
                 }
                 SourceEvent::Revoked(tasks) => self.hand_back(&tasks)?,
+                SourceEvent::Idle { task, .. } if self.fenced.contains(&task) => {}
                 SourceEvent::Idle { task, stream, idle } => {
                     let progress = self.task(task)?.set_idle(stream, idle)?;
                     self.write_events(&progress.ready, None)?;
@@ -340,6 +347,9 @@ impl<'r> Driver<'r> {
     /// late records to the dead letter and the derived events it completed
     /// to the sink.
     fn ingest(&mut self, input: usize, batch: SourceBatch) -> Result<(), RunError> {
+        if self.fenced.contains(&batch.task) {
+            return Ok(());
+        }
         let stream = batch.stream;
         let task = self.task(batch.task)?;
         for (topic, next) in &batch.consumed {
@@ -454,10 +464,12 @@ impl<'r> Driver<'r> {
         }
         let mut positions = Vec::new();
         let mut bytes = 0;
+        let mut fenced = Vec::new();
         for (&id, task) in &mut self.tasks {
-            let mut checkpoint = store.begin(id)?;
-            task.fill(id, &self.inputs, &mut checkpoint)?;
-            store.save(id, &checkpoint)?;
+            let Some(checkpoint) = store_task(&mut **store, id, task, &self.inputs)? else {
+                fenced.push(id);
+                continue;
+            };
             bytes += checkpoint
                 .operators
                 .iter()
@@ -468,9 +480,21 @@ impl<'r> Driver<'r> {
         for source in sources.iter_mut() {
             source.commit(&positions)?;
         }
+        for id in fenced {
+            self.tasks.remove(&id);
+            self.fence(id);
+        }
         let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
         self.observer.checkpointed(&ids, started.elapsed(), bytes);
         Ok(())
+    }
+
+    /// Task `id` belongs to another instance now: its input is discarded
+    /// (the new owner reads it) until it is assigned to this run again.
+    fn fence(&mut self, id: TaskId) {
+        self.fenced.insert(id);
+        self.observer.task_fenced(id);
+        self.observer.tasks_changed(self.tasks.len());
     }
 
     /// Stores the state of tasks this run no longer owns, so their next
@@ -483,9 +507,12 @@ impl<'r> Driver<'r> {
                     continue;
                 };
                 if let Some(store) = self.store.as_mut() {
-                    let mut checkpoint = store.begin(*id)?;
-                    task.fill(*id, &self.inputs, &mut checkpoint)?;
-                    store.save(*id, &checkpoint)?;
+                    // If the new owner claimed the task before its state
+                    // was handed back, it resumes from the checkpoint
+                    // before and replays what followed.
+                    if store_task(&mut **store, *id, &mut task, &self.inputs)?.is_none() {
+                        self.fence(*id);
+                    }
                 }
             }
         }
@@ -578,5 +605,22 @@ pub fn untimely_detail(event: &UntimelyEvent, plan: &StreamPlan) -> String {
             rfc3339_millis(limit),
             dsl::plan::rule_duration(plan.ahead)
         ),
+    }
+}
+
+/// Stores task `id`'s checkpoint; `None` if another instance has claimed
+/// the task's checkpoints (the store fenced this run off).
+fn store_task(
+    store: &mut dyn TaskStore,
+    id: TaskId,
+    task: &mut Task,
+    inputs: &[(usize, String)],
+) -> Result<Option<Checkpoint>, RunError> {
+    let mut checkpoint = store.begin(id)?;
+    task.fill(id, inputs, &mut checkpoint)?;
+    match store.save(id, &checkpoint) {
+        Ok(()) => Ok(Some(checkpoint)),
+        Err(RunError::Checkpoint(CheckpointError::Fenced { .. })) => Ok(None),
+        Err(other) => Err(other),
     }
 }
