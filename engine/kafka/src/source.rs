@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use dsl::plan::Millis;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -275,9 +276,20 @@ impl KafkaSource {
         if tpl.count() == 0 {
             return Ok(());
         }
-        self.consumer
-            .commit(&tpl, CommitMode::Sync)
-            .map_err(KafkaConnectorError::Commit)
+        match self.consumer.commit(&tpl, CommitMode::Sync) {
+            // A rebalance began since the batch was read: the group refuses
+            // commits of the old generation. The checkpoint with these
+            // offsets is stored, and whoever owns a partition next resumes
+            // from its checkpoint, so the group's offsets may lag behind.
+            Err(KafkaError::ConsumerCommit(code)) if is_rebalance(code) => {
+                tracing::warn!(
+                    "offsets not committed, the group is rebalancing ({code}); the checkpoint \
+                     holds them"
+                );
+                Ok(())
+            }
+            other => other.map_err(KafkaConnectorError::Commit),
+        }
     }
 
     /// The offsets the group has committed for the partitions owned now.
@@ -394,4 +406,15 @@ fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> SourceMessage {
         key: message.key().map(<[u8]>::to_vec),
         payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
     }
+}
+
+/// Commit errors that mean the group moved on to another generation.
+fn is_rebalance(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::RebalanceInProgress
+            | RDKafkaErrorCode::UnknownMemberId
+            | RDKafkaErrorCode::FencedInstanceId
+    )
 }
