@@ -59,6 +59,11 @@ fn checkpoint(id: u64) -> Checkpoint {
             name: "r.eddy".into(),
             text: "rule a from auth emit x { user_id }".into(),
         }],
+        outputs: vec![SourceOffset {
+            topic: "alerts".into(),
+            partition: 0,
+            next_offset: 3,
+        }],
     }
 }
 

@@ -3,7 +3,11 @@
 
 mod kafka_support;
 
+use std::collections::HashSet;
+use std::time::Duration;
+
 use engine::config::CloudEventMode;
+use engine::kafka::written::written_ids;
 use engine::kafka::KafkaSink;
 
 /// A derived event as the CloudEvents encoder writes it for files.
@@ -164,7 +168,7 @@ async fn a_pipeline_output_event_goes_out_keyed_with_the_file_sinks_data() {
 
     let kafka = kafka_support::kafka_config(&brokers, "unused");
     let mut sink = KafkaSink::new(&kafka, &topic, CloudEventMode::Binary).unwrap();
-    sink.send_output(&encoder, &event).await.unwrap();
+    sink.send_output(&encoder, &event, Some(3)).await.unwrap();
     sink.wait_for_acks().await.unwrap();
 
     let mut line = Vec::new();
@@ -177,6 +181,68 @@ async fn a_pipeline_output_event_goes_out_keyed_with_the_file_sinks_data() {
     assert_eq!(message.headers["ce_id"], "00ff");
     assert_eq!(message.headers["ce_type"], "eddy.takeover");
     assert_eq!(message.headers["ce_source"], "eddy/rules/account_takeover");
+    // The task that derived it, for reading the topic back after a restore.
+    assert_eq!(message.headers["eddy_task"], "3");
     let data: serde_json::Value = serde_json::from_slice(&message.value()).unwrap();
     assert_eq!(data, file_event["data"]);
+}
+
+/// What a restored task finds already written: the ids of its own events
+/// after a recorded position, in binary and structured mode alike.
+#[tokio::test]
+async fn a_task_s_events_after_a_position_are_read_back() {
+    let brokers = require_broker!();
+    let topic = kafka_support::unique("sink-written");
+    kafka_support::create_topic(&brokers, &topic, 2).await;
+    let (program, event) = takeover_output();
+    let encoder = engine::sink::CloudEventEncoder::new(&program);
+    let kafka = kafka_support::kafka_config(&brokers, "written");
+    let mut binary = KafkaSink::new(&kafka, &topic, CloudEventMode::Binary).unwrap();
+    let mut structured = KafkaSink::new(&kafka, &topic, CloudEventMode::Structured).unwrap();
+    let with_id = |id: &str| {
+        let mut event = event.clone();
+        event.meta.id = id.into();
+        event
+    };
+
+    binary
+        .send_output(&encoder, &with_id("before"), Some(3))
+        .await
+        .unwrap();
+    binary.wait_for_acks().await.unwrap();
+    let from = binary.end_offsets(Duration::from_secs(10)).unwrap();
+    assert_eq!(from.len(), 2, "{from:?}");
+    for (structured_mode, id, task) in [
+        (false, "b3", Some(3)),
+        (true, "s3", Some(3)),
+        (false, "b5", Some(5)),
+        (true, "untagged", None),
+    ] {
+        let sink = if structured_mode {
+            &mut structured
+        } else {
+            &mut binary
+        };
+        sink.send_output(&encoder, &with_id(id), task)
+            .await
+            .unwrap();
+        sink.wait_for_acks().await.unwrap();
+    }
+
+    let read = |task| {
+        written_ids(&kafka, &from, task, Duration::from_secs(30))
+            .unwrap()
+            .ids
+    };
+    let ids = |list: &[&str]| list.iter().map(|id| id.to_string()).collect::<HashSet<_>>();
+    assert_eq!(read(3), ids(&["b3", "s3"]));
+    assert_eq!(read(5), ids(&["b5"]));
+    assert_eq!(read(7), ids(&[]));
+    // From where the topic ends now: nothing.
+    let now = binary.end_offsets(Duration::from_secs(10)).unwrap();
+    let none = written_ids(&kafka, &now, 3, Duration::from_secs(30)).unwrap();
+    assert_eq!((none.ids, none.last_time), (ids(&[]), None));
+    // The events' own time, for knowing when a replay has passed them.
+    let three = written_ids(&kafka, &from, 3, Duration::from_secs(30)).unwrap();
+    assert_eq!(three.last_time, Some(event.meta.time));
 }

@@ -116,6 +116,14 @@ impl AckedProducer {
         self.pending.wait_all().await
     }
 
+    /// The end offset of every partition of the topic.
+    pub fn end_offsets(
+        &self,
+        timeout: Duration,
+    ) -> Result<Vec<crate::checkpoint::SourceOffset>, KafkaConnectorError> {
+        super::written::end_offsets(self.producer.client(), &self.topic, timeout)
+    }
+
     /// Sends what librdkafka still holds, waiting at most `timeout`
     /// (at shutdown, after [`AckedProducer::wait_for_acks`]).
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaConnectorError> {

@@ -34,6 +34,18 @@ pub fn consumer(kafka: &KafkaConfig) -> ClientConfig {
     config
 }
 
+/// A consumer outside any group that reads partitions it is given and
+/// commits nothing: for reading a sink topic back.
+pub fn reader(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = base(kafka);
+    config
+        .set("group.id", format!("{}-read-back", kafka.group_id))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set_default("enable.partition.eof", "false");
+    config
+}
+
 /// A producer that writes each message once, in order per partition, and
 /// reports delivery only once every in-sync replica has it.
 pub fn producer(kafka: &KafkaConfig) -> ClientConfig {

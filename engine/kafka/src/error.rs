@@ -35,6 +35,8 @@ pub enum KafkaConnectorError {
     },
     #[error("the producer for `{topic}` was dropped before the delivery report")]
     DeliveryCanceled { topic: String },
+    #[error("reading back what `{topic}` holds: {problem}")]
+    ReadBack { topic: String, problem: String },
     #[error("not a CloudEvent: {0}")]
     NotCloudEvent(String),
 }

@@ -9,6 +9,7 @@
 //! - [`cloudevent`]: the CloudEvents Kafka protocol binding.
 //! - [`watermark`]: event-time progress over partitions.
 //! - [`chunk`]: source batches as decoder chunks, with record numbers.
+//! - [`written`]: what a sink topic holds, so a replay writes nothing twice.
 //! - [`client`]: librdkafka properties from the config.
 //!
 //! The `cloudevents-sdk` crate's rdkafka binding is not used: its 0.9
@@ -31,6 +32,7 @@ pub mod error;
 pub mod sink;
 pub mod source;
 pub mod watermark;
+pub mod written;
 
 pub use ack::{AckedProducer, Delivered, Outgoing, DEFAULT_QUEUE_TIMEOUT};
 pub use context::{RebalanceEvent, ResumeSource, TopicPartition};

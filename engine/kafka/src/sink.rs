@@ -13,6 +13,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use super::ack::{AckedProducer, Delivered, Outgoing};
 use super::cloudevent::{CloudEvent, DEFAULT_DATA_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE};
 use super::error::KafkaConnectorError;
+use super::written::TASK_HEADER;
 use crate::config::{CloudEventMode, KafkaConfig};
 use crate::pipeline::OutputEvent;
 use runtime::sink::CloudEventEncoder;
@@ -90,11 +91,13 @@ impl KafkaSink {
     }
 
     /// Enqueues a derived event of the pipeline, encoded as the file sink
-    /// encodes it and keyed by the match's partition key.
+    /// encodes it and keyed by the match's partition key; `task`, the task
+    /// that derived it, goes in the [`TASK_HEADER`] header.
     pub async fn send_output(
         &mut self,
         encoder: &CloudEventEncoder,
         event: &OutputEvent,
+        task: Option<i32>,
     ) -> Result<(), KafkaConnectorError> {
         // Encoded once: the binary mode sends the `data` span of the
         // structured form and the attributes the encoder lists, so nothing
@@ -112,6 +115,13 @@ impl KafkaSink {
                 )
             }
             CloudEventMode::Structured => (structured_headers(), buffer.trim_ascii_end()),
+        };
+        let headers = match task {
+            Some(task) => headers.insert(Header {
+                key: TASK_HEADER,
+                value: Some(&task.to_string()),
+            }),
+            None => headers,
         };
         let sent = self
             .out
@@ -132,6 +142,15 @@ impl KafkaSink {
     /// An error means some event may not be written: do not commit.
     pub async fn wait_for_acks(&mut self) -> Result<Vec<Delivered>, KafkaConnectorError> {
         self.out.wait_for_acks().await
+    }
+
+    /// The end offset of every partition of the topic: where a reader of
+    /// what is written after now starts.
+    pub fn end_offsets(
+        &self,
+        timeout: Duration,
+    ) -> Result<Vec<crate::checkpoint::SourceOffset>, KafkaConnectorError> {
+        self.out.end_offsets(timeout)
     }
 
     /// Sends what librdkafka still holds, waiting at most `timeout`.

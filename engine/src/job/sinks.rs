@@ -4,13 +4,23 @@
 //! At a barrier, Kafka outputs are acknowledged by the broker; stdout and
 //! files are flushed (files also synced). Nothing handed over before a
 //! barrier is lost once the barrier has passed.
+//!
+//! Kafka sinks write each derived event once across a crash: checkpoints
+//! record where the sink topics ended, and a task restored from one drops
+//! the events it derives again that the topics already hold after that
+//! point (see `kafka_connector::written`).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use dsl::plan::Program;
 use tokio::runtime::Handle;
 
 use super::JobError;
+use crate::checkpoint::SourceOffset;
 use crate::config::{Config, DeadLetterTarget, SinkTarget};
-use crate::driver::{DeadLetterOutput, EventSink};
+use crate::driver::{DeadLetterOutput, EventSink, TaskId};
+use crate::kafka::written::written_ids;
 use crate::kafka::{KafkaConnectorError, KafkaDeadLetter, KafkaSink, RejectedMessage};
 use crate::pipeline::OutputEvent;
 use crate::reject::SourcedRejection;
@@ -19,6 +29,12 @@ use crate::sink::{dead_letter, CloudEventEncoder, CloudEventLines, LineWriter, S
 /// Unacknowledged Kafka messages at most before the job waits for acks: a
 /// slow broker slows consumption instead of growing memory.
 const MAX_UNACKNOWLEDGED: usize = 100_000;
+
+/// Bound on asking the broker where a sink topic ends.
+const END_OFFSETS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bound on reading a sink topic back when a task is restored.
+const READ_BACK_TIMEOUT: Duration = Duration::from_secs(60);
 
 enum Sink {
     Kafka(KafkaSink),
@@ -38,6 +54,32 @@ pub struct JobSinks {
     targets: Vec<SinkTarget>,
     sinks: Vec<Sink>,
     events_out: u64,
+    /// Per restored task still replaying events a sink topic holds already.
+    replays: HashMap<TaskId, Replay>,
+}
+
+/// What a restored task derived after its checkpoint and a sink topic
+/// holds already: each is dropped when it comes again.
+struct Replay {
+    ids: HashSet<String>,
+    /// Their latest event time: the task derives in time order, so a later
+    /// event means the rest will not come again.
+    last_time: Option<i64>,
+    /// The sink positions of the checkpoint the task was restored from.
+    from: Vec<SourceOffset>,
+}
+
+impl Replay {
+    /// Whether `event` was written already; updates what is left.
+    fn written(&mut self, event: &OutputEvent) -> bool {
+        if self.ids.remove(&event.meta.id) {
+            return true;
+        }
+        if self.last_time.is_some_and(|last| event.meta.time > last) {
+            self.ids.clear();
+        }
+        false
+    }
 }
 
 impl JobSinks {
@@ -50,6 +92,7 @@ impl JobSinks {
             targets: Vec::new(),
             sinks: Vec::new(),
             events_out: 0,
+            replays: HashMap::new(),
         };
         sinks.route(program)?;
         Ok(sinks)
@@ -115,16 +158,35 @@ impl JobSinks {
 
 impl EventSink for JobSinks {
     fn write(&mut self, events: &[OutputEvent]) -> Result<(), SinkError> {
+        self.write_from(None, events)
+    }
+
+    fn write_from(
+        &mut self,
+        task: Option<TaskId>,
+        events: &[OutputEvent],
+    ) -> Result<(), SinkError> {
         for event in events {
             let Some(&Some(sink)) = self.routes.get(event.rule) else {
                 continue;
             };
+            if let Some(task) = task {
+                if let Some(replay) = self.replays.get_mut(&task) {
+                    let written = replay.written(event);
+                    if replay.ids.is_empty() {
+                        self.replays.remove(&task);
+                    }
+                    if written {
+                        continue;
+                    }
+                }
+            }
             self.events_out += 1;
             match &mut self.sinks[sink] {
                 Sink::Kafka(kafka) => self
                     .runtime
                     .block_on(async {
-                        kafka.send_output(&self.encoder, event).await?;
+                        kafka.send_output(&self.encoder, event, task).await?;
                         if kafka.unacknowledged() >= MAX_UNACKNOWLEDGED {
                             kafka.wait_for_acks().await?;
                         }
@@ -164,6 +226,46 @@ impl EventSink for JobSinks {
 
     fn set_program(&mut self, program: &Program) -> Result<(), SinkError> {
         self.route(program).map_err(SinkError::connector)
+    }
+
+    fn positions(&mut self) -> Result<Vec<SourceOffset>, SinkError> {
+        let mut ends = Vec::new();
+        for sink in &self.sinks {
+            if let Sink::Kafka(kafka) = sink {
+                ends.extend(
+                    kafka
+                        .end_offsets(END_OFFSETS_TIMEOUT)
+                        .map_err(SinkError::connector)?,
+                );
+            }
+        }
+        Ok(ends)
+    }
+
+    fn resume(&mut self, task: TaskId, from: &[SourceOffset]) -> Result<(), SinkError> {
+        let written = written_ids(&self.config.kafka, from, task, READ_BACK_TIMEOUT)
+            .map_err(SinkError::connector)?;
+        self.replays.remove(&task);
+        if !written.ids.is_empty() {
+            tracing::info!(
+                "partition {task}: {} derived events after its checkpoint are written \
+                 already; they will not be written again",
+                written.ids.len()
+            );
+            self.replays.insert(
+                task,
+                Replay {
+                    ids: written.ids,
+                    last_time: written.last_time,
+                    from: from.to_vec(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn replaying_from(&self, task: TaskId) -> Option<Vec<SourceOffset>> {
+        self.replays.get(&task).map(|replay| replay.from.clone())
     }
 }
 

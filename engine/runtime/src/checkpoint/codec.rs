@@ -34,6 +34,9 @@ struct Metadata {
     /// Absent in checkpoints written before eddy kept its rule files.
     #[serde(default)]
     rules: Vec<RuleFile>,
+    /// Absent in checkpoints written before eddy recorded its sinks' ends.
+    #[serde(default)]
+    outputs: Vec<SourceOffset>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -57,6 +60,7 @@ pub(super) fn encode(checkpoint: &Checkpoint) -> Vec<u8> {
             })
             .collect(),
         rules: checkpoint.rules.clone(),
+        outputs: checkpoint.outputs.clone(),
     };
     // Plain strings and integers: serialising into a Vec cannot fail.
     let meta = serde_json::to_vec(&metadata).unwrap_or_default();
@@ -134,6 +138,7 @@ pub(super) fn decode(path: &Path, bytes: &[u8]) -> Result<Checkpoint, Checkpoint
         watermarks: metadata.watermarks,
         operators,
         rules: metadata.rules,
+        outputs: metadata.outputs,
     })
 }
 
@@ -172,6 +177,11 @@ mod tests {
             rules: vec![RuleFile {
                 name: "r.eddy".into(),
                 text: "rule x".into(),
+            }],
+            outputs: vec![SourceOffset {
+                topic: "alerts".into(),
+                partition: 0,
+                next_offset: 9,
             }],
         }
     }

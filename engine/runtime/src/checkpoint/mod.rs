@@ -146,6 +146,10 @@ pub struct Checkpoint {
     /// The rule files the state was made by (empty in checkpoints written
     /// before eddy kept them).
     pub rules: Vec<RuleFile>,
+    /// The end offsets of the sink topics when the checkpoint was taken:
+    /// where a restored task looks for the events it derived after it, so
+    /// as not to write them twice (empty for sinks that cannot be read back).
+    pub outputs: Vec<SourceOffset>,
 }
 
 impl Checkpoint {
@@ -158,6 +162,7 @@ impl Checkpoint {
             watermarks: Vec::new(),
             operators: Vec::new(),
             rules: Vec::new(),
+            outputs: Vec::new(),
         }
     }
 

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use dsl::plan::{Millis, Program, StreamPlan};
 use operators::Limits;
 
-use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::checkpoint::{Checkpoint, CheckpointError, SourceOffset};
 use crate::decode::DecodeError;
 use crate::pipeline::reload::{rule_changes, unchanged_rules};
 use crate::pipeline::{OutputEvent, PipelineError, Progress};
@@ -285,15 +285,18 @@ impl<'r> Driver<'r> {
                 SourceEvent::Assigned(tasks) => {
                     for task in tasks {
                         self.fenced.remove(&task);
-                        self.task(task)?;
+                        self.live_task(task)?;
                     }
                     self.observer.tasks_changed(self.tasks.len());
                 }
                 SourceEvent::Revoked(tasks) => self.hand_back(&tasks)?,
                 SourceEvent::Idle { task, .. } if self.fenced.contains(&task) => {}
                 SourceEvent::Idle { task, stream, idle } => {
-                    let progress = self.task(task)?.set_idle(stream, idle)?;
-                    self.write_events(&progress.ready, None)?;
+                    let Some(built) = self.live_task(task)? else {
+                        continue;
+                    };
+                    let progress = built.set_idle(stream, idle)?;
+                    self.write_events(Some(task), &progress.ready, None)?;
                 }
                 SourceEvent::Quiet => {}
             }
@@ -302,10 +305,20 @@ impl<'r> Driver<'r> {
         for task in self.tasks.values_mut() {
             rest.extend(task.pipelines.finish()?);
         }
-        self.write_events(&rest, None)?;
+        self.write_events(None, &rest, None)?;
         self.events.barrier()?;
         self.dead_letter.finish()?;
         Ok(self.summary)
+    }
+
+    /// Task `task` as [`Driver::task`] gives it, or `None` if it was
+    /// fenced off as it was built.
+    fn live_task(&mut self, task: TaskId) -> Result<Option<&mut Task>, RunError> {
+        match self.task(task) {
+            Ok(task) => Ok(Some(task)),
+            Err(error) if is_fenced(&error) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     /// Task `task`, built (and restored from the store) if it is new.
@@ -332,7 +345,21 @@ impl<'r> Driver<'r> {
                         self.observer
                             .task_resumed_across_rules(task, checkpoint.id, &changes);
                     }
+                    self.events.resume(task, &checkpoint.outputs)?;
                     resumed_from = Some(checkpoint.id);
+                } else {
+                    // A first checkpoint before any input, so that what
+                    // the task derives is always after a checkpoint that
+                    // records where the sinks ended.
+                    let outputs = self.events.positions()?;
+                    if let Err(error) =
+                        store_task(&mut **store, task, &mut built, &self.inputs, &outputs)
+                    {
+                        if is_fenced(&error) {
+                            self.fence(task);
+                        }
+                        return Err(error);
+                    }
                 }
             }
             self.observer.task_started(task, resumed_from);
@@ -351,7 +378,9 @@ impl<'r> Driver<'r> {
             return Ok(());
         }
         let stream = batch.stream;
-        let task = self.task(batch.task)?;
+        let Some(task) = self.live_task(batch.task)? else {
+            return Ok(());
+        };
         for (topic, next) in &batch.consumed {
             task.consumed(topic, *next);
         }
@@ -393,7 +422,7 @@ impl<'r> Driver<'r> {
         }
         // A reader of a live output (a pipe from stdin) sees each batch's
         // derived events now, not when a buffer fills.
-        self.write_events(&progress.ready, batch.received)?;
+        self.write_events(Some(batch.task), &progress.ready, batch.received)?;
         if !progress.ready.is_empty() {
             self.events.flush()?;
         }
@@ -403,27 +432,36 @@ impl<'r> Driver<'r> {
     /// Stream `stream` has ended in every task.
     fn end_stream(&mut self, stream: usize) -> Result<(), RunError> {
         let mut ready = Vec::new();
-        for task in self.tasks.values_mut() {
-            ready.extend(task.pipelines.finish_stream(stream)?.ready);
+        for (&id, task) in &mut self.tasks {
+            ready.push((id, task.pipelines.finish_stream(stream)?.ready));
         }
-        self.write_events(&ready, None)
+        for (id, events) in ready {
+            self.write_events(Some(id), &events, None)?;
+        }
+        Ok(())
     }
 
     /// Derived events the tasks' workers have done, written and flushed.
     fn flush_tasks(&mut self) -> Result<(), RunError> {
         let mut done = Vec::new();
-        for task in self.tasks.values_mut() {
-            done.extend(task.pipelines.flush()?);
+        for (&id, task) in &mut self.tasks {
+            done.push((id, task.pipelines.flush()?));
         }
-        self.write_events(&done, None)?;
-        if !done.is_empty() {
+        let mut any = false;
+        for (id, events) in done {
+            any |= !events.is_empty();
+            self.write_events(Some(id), &events, None)?;
+        }
+        if any {
             self.events.flush()?;
         }
         Ok(())
     }
 
+    /// Writes the derived events of task `task` (`None`: of several).
     fn write_events(
         &mut self,
+        task: Option<TaskId>,
         events: &[OutputEvent],
         received: Option<Instant>,
     ) -> Result<(), RunError> {
@@ -431,7 +469,7 @@ impl<'r> Driver<'r> {
             return Ok(());
         }
         self.summary.events_out += events.len() as u64;
-        self.events.write(events)?;
+        self.events.write_from(task, events)?;
         for event in events {
             if let Some(rule) = self.program.rules.get(event.rule) {
                 self.observer.derived(&rule.name);
@@ -462,13 +500,22 @@ impl<'r> Driver<'r> {
         if self.tasks.is_empty() {
             return Ok(());
         }
+        let outputs = self.events.positions()?;
         let mut positions = Vec::new();
         let mut bytes = 0;
         let mut fenced = Vec::new();
         for (&id, task) in &mut self.tasks {
-            let Some(checkpoint) = store_task(&mut **store, id, task, &self.inputs)? else {
-                fenced.push(id);
-                continue;
+            let outputs = self
+                .events
+                .replaying_from(id)
+                .unwrap_or_else(|| outputs.clone());
+            let checkpoint = match store_task(&mut **store, id, task, &self.inputs, &outputs) {
+                Ok(checkpoint) => checkpoint,
+                Err(error) if is_fenced(&error) => {
+                    fenced.push(id);
+                    continue;
+                }
+                Err(error) => return Err(error),
             };
             bytes += checkpoint
                 .operators
@@ -502,16 +549,24 @@ impl<'r> Driver<'r> {
     fn hand_back(&mut self, tasks: &[TaskId]) -> Result<(), RunError> {
         if tasks.iter().any(|t| self.tasks.contains_key(t)) {
             self.barrier()?;
+            let outputs = self.events.positions()?;
             for id in tasks {
                 let Some(mut task) = self.tasks.remove(id) else {
                     continue;
                 };
                 if let Some(store) = self.store.as_mut() {
+                    let outputs = self
+                        .events
+                        .replaying_from(*id)
+                        .unwrap_or_else(|| outputs.clone());
                     // If the new owner claimed the task before its state
                     // was handed back, it resumes from the checkpoint
                     // before and replays what followed.
-                    if store_task(&mut **store, *id, &mut task, &self.inputs)?.is_none() {
-                        self.fence(*id);
+                    match store_task(&mut **store, *id, &mut task, &self.inputs, &outputs) {
+                        Err(error) if is_fenced(&error) => self.fence(*id),
+                        other => {
+                            other?;
+                        }
                     }
                 }
             }
@@ -608,19 +663,23 @@ pub fn untimely_detail(event: &UntimelyEvent, plan: &StreamPlan) -> String {
     }
 }
 
-/// Stores task `id`'s checkpoint; `None` if another instance has claimed
-/// the task's checkpoints (the store fenced this run off).
+/// Stores task `id`'s checkpoint, with the sinks' `outputs`.
 fn store_task(
     store: &mut dyn TaskStore,
     id: TaskId,
     task: &mut Task,
     inputs: &[(usize, String)],
-) -> Result<Option<Checkpoint>, RunError> {
+    outputs: &[SourceOffset],
+) -> Result<Checkpoint, RunError> {
     let mut checkpoint = store.begin(id)?;
     task.fill(id, inputs, &mut checkpoint)?;
-    match store.save(id, &checkpoint) {
-        Ok(()) => Ok(Some(checkpoint)),
-        Err(RunError::Checkpoint(CheckpointError::Fenced { .. })) => Ok(None),
-        Err(other) => Err(other),
-    }
+    checkpoint.outputs = outputs.to_vec();
+    store.save(id, &checkpoint)?;
+    Ok(checkpoint)
+}
+
+/// Whether `error` says another instance has claimed a task's checkpoints
+/// (the store fenced this run off).
+fn is_fenced(error: &RunError) -> bool {
+    matches!(error, RunError::Checkpoint(CheckpointError::Fenced { .. }))
 }

@@ -5,6 +5,8 @@
 
 use dsl::plan::Program;
 
+use super::TaskId;
+use crate::checkpoint::SourceOffset;
 use crate::pipeline::OutputEvent;
 use crate::reject::SourcedRejection;
 use crate::sink::{DeadLetterSink, SinkError};
@@ -13,6 +15,38 @@ use crate::sink::{DeadLetterSink, SinkError};
 pub trait EventSink {
     /// Takes derived events, in output order.
     fn write(&mut self, events: &[OutputEvent]) -> Result<(), SinkError>;
+
+    /// Takes derived events of task `task` (`None` where the driver merged
+    /// several tasks' events). Sinks that write each event once across a
+    /// restore (see [`EventSink::resume`]) need the task.
+    fn write_from(
+        &mut self,
+        _task: Option<TaskId>,
+        events: &[OutputEvent],
+    ) -> Result<(), SinkError> {
+        self.write(events)
+    }
+
+    /// Where the sink's outputs end now, recorded in each checkpoint after
+    /// the barrier; empty for sinks that cannot be read back.
+    fn positions(&mut self) -> Result<Vec<SourceOffset>, SinkError> {
+        Ok(Vec::new())
+    }
+
+    /// Task `task` was restored from a checkpoint whose sink positions were
+    /// `from`, and replays what followed: what it derived after `from` and
+    /// the sink still holds must not be written again.
+    fn resume(&mut self, _task: TaskId, _from: &[SourceOffset]) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// While task `task` replays events the sink holds already, the
+    /// positions its checkpoints must keep: those it was restored from (a
+    /// checkpoint with later positions would lose track of what it has yet
+    /// to derive again). `None` when it is not replaying.
+    fn replaying_from(&self, _task: TaskId) -> Option<Vec<SourceOffset>> {
+        None
+    }
 
     /// What was written so far is visible to a reader (buffers flushed):
     /// after each batch with derived events, for a live reader.
