@@ -84,6 +84,18 @@ impl Deployment {
     }
 }
 
+/// A scratch directory, topics of `partitions` partitions and a consumer
+/// group, all new, for a test named `name`.
+async fn fresh_job(
+    brokers: &str,
+    name: &str,
+    partitions: i32,
+) -> (tempfile::TempDir, JobTopics, String) {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let topics = JobTopics::create(brokers, name, STREAMS, partitions).await;
+    (scratch, topics, kafka_support::unique(name))
+}
+
 /// Writes the rules and the config of a job of `group` over `topics` into
 /// `dir`; returns their paths.
 fn write_job_files(
@@ -192,6 +204,18 @@ async fn kill_dash_nine_loses_nothing() {
     kafka_support::assert_same_events(&got, &expected, &logs);
     // Before any dedupe: each derived event once in the topic.
     assert_no_duplicates(&brokers, &topics, &logs);
+}
+
+/// Panics unless the sink holds the `expected` derived events (duplicates
+/// dropped), with `logs` in the message.
+fn assert_sink_holds(
+    brokers: &str,
+    topics: &JobTopics,
+    expected: &BTreeMap<String, Derived>,
+    logs: &str,
+) {
+    let (got, _) = sink_events(brokers, topics);
+    kafka_support::assert_same_events(&got, expected, logs);
 }
 
 /// Panics if the sink holds any derived event twice.
@@ -321,11 +345,9 @@ impl SplitTakeovers {
 /// takeovers' first halves is checkpointed, and A, given B's partitions,
 /// completes them from B's state.
 async fn hand_over(brokers: &str, deployment: Deployment) {
-    let scratch = tempfile::tempdir().expect("temp dir");
-    let dir = scratch.path();
     let partitions = 4;
-    let topics = JobTopics::create(brokers, "handover", STREAMS, partitions).await;
-    let group = kafka_support::unique("handover");
+    let (scratch, topics, group) = fresh_job(brokers, "handover", partitions).await;
+    let dir = scratch.path();
     let auth_topic = &topics.inputs["auth"];
     let takeovers = SplitTakeovers::new(dir, brokers, &topics, partitions, 24);
 
@@ -390,9 +412,9 @@ async fn hand_over(brokers: &str, deployment: Deployment) {
         OUTPUT_WAIT,
     );
     let a_stderr = a.terminate();
-    let (got, _) = sink_events(brokers, &topics);
-    kafka_support::assert_same_events(
-        &got,
+    assert_sink_holds(
+        brokers,
+        &topics,
         &takeovers.expected,
         &format!("--- A ---\n{a_stderr}\n--- B ---\n{b_stderr}"),
     );
@@ -407,11 +429,9 @@ async fn a_zombie_instance_cannot_overwrite_the_new_owner_s_state() {
     let brokers = require_broker!();
     let endpoint = require_s3!();
     let deployment = Deployment::bucket(endpoint, "eddy-zombie");
-    let scratch = tempfile::tempdir().expect("temp dir");
-    let dir = scratch.path();
     let partitions = 2;
-    let topics = JobTopics::create(&brokers, "zombie", STREAMS, partitions).await;
-    let group = kafka_support::unique("zombie");
+    let (scratch, topics, group) = fresh_job(&brokers, "zombie", partitions).await;
+    let dir = scratch.path();
     let auth_topic = &topics.inputs["auth"];
     let takeovers = SplitTakeovers::new(dir, &brokers, &topics, partitions, 12);
 
@@ -468,9 +488,9 @@ async fn a_zombie_instance_cannot_overwrite_the_new_owner_s_state() {
     b.wait_for_log_since(mark, "stored and committed", 1, JOIN_WAIT);
     let a_stderr = a.terminate();
     let b_stderr = b.terminate();
-    let (got, _) = sink_events(&brokers, &topics);
-    kafka_support::assert_same_events(
-        &got,
+    assert_sink_holds(
+        &brokers,
+        &topics,
         &takeovers.expected,
         &format!("--- A ---\n{a_stderr}\n--- B ---\n{b_stderr}"),
     );
@@ -493,11 +513,9 @@ async fn state_moves_between_two_one_and_three_instances() {
     let brokers = require_broker!();
     let endpoint = require_s3!();
     let deployment = Deployment::bucket(endpoint, "eddy-rescale");
-    let scratch = tempfile::tempdir().expect("temp dir");
-    let dir = scratch.path();
     let partitions = 4;
-    let topics = JobTopics::create(&brokers, "rescale", STREAMS, partitions).await;
-    let group = kafka_support::unique("rescale");
+    let (scratch, topics, group) = fresh_job(&brokers, "rescale", partitions).await;
+    let dir = scratch.path();
 
     let mut rng = StdRng::seed_from_u64(0x0edd_5ca1);
     let mut clock = kafka_support::GENERATED_START_MS;
@@ -582,9 +600,8 @@ async fn state_moves_between_two_one_and_three_instances() {
         }
         logs.extend(jobs.into_iter().map(EddyJob::kill_dash_nine));
     }
-    let (got, _) = sink_events(&brokers, &topics);
     let logs = logs.join("\n---\n");
-    kafka_support::assert_same_events(&got, &expected, &logs);
+    assert_sink_holds(&brokers, &topics, &expected, &logs);
     assert_no_duplicates(&brokers, &topics, &logs);
 }
 
