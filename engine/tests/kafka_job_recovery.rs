@@ -206,6 +206,79 @@ async fn kill_dash_nine_loses_nothing() {
     assert_no_duplicates(&brokers, &topics, &logs);
 }
 
+/// Two instances share four partitions through a bucket; at a seeded moment
+/// of each of five phases a seeded one of them is killed, and started again
+/// for the next phase. Nothing is lost and nothing is written twice.
+#[tokio::test]
+async fn kill_dash_nine_across_two_instances_loses_nothing_and_repeats_nothing() {
+    let brokers = require_broker!();
+    let endpoint = require_s3!();
+    let deployment = Deployment::bucket(endpoint, "eddy-kill9-pair");
+    let partitions = 4;
+    let (scratch, topics, group) = fresh_job(&brokers, "kill9-pair", partitions).await;
+    let dir = scratch.path();
+
+    let mut rng = StdRng::seed_from_u64(0x0edd_9090);
+    let mut clock = kafka_support::GENERATED_START_MS;
+    let phases: Vec<Vec<Input>> = (0..6)
+        .map(|_| {
+            kafka_support::generated_events(&mut rng, 200, &mut clock)
+                .iter()
+                .map(|event| Input::generated(event, partitions))
+                .collect()
+        })
+        .collect();
+    let sentinels = Input::sentinels(STREAMS, partitions);
+    let everything: Vec<Input> = phases.iter().flatten().chain(&sentinels).cloned().collect();
+    let (rules, _) = write_job_files(dir, &brokers, &group, &topics, "unused");
+    let oracle = kafka_support::oracle(dir, &rules, STREAMS, &everything);
+    let expected = kafka_support::before(&oracle.events, kafka_support::SENTINEL_CUTOFF);
+
+    let start = |name: String| {
+        deployment.start(
+            &deployment.dir(dir, &name),
+            &name,
+            &brokers,
+            &group,
+            &topics,
+        )
+    };
+    let mut pair = [start("pair-a0".into()), start("pair-b0".into())];
+    let mut logs = Vec::new();
+    for (number, phase) in phases.iter().enumerate() {
+        wait_until_covered(&mut pair, &topics.inputs["auth"], partitions);
+        topics.produce(&brokers, dir, phase);
+        if number == phases.len() - 1 {
+            break;
+        }
+        // A seeded moment while the phase is read, checkpointed and emitted.
+        std::thread::sleep(Duration::from_millis(rng.random_range(100..1_500)));
+        let victim = rng.random_range(0..2);
+        let name = format!("pair-{}{}", ["a", "b"][victim], number + 1);
+        let killed = std::mem::replace(&mut pair[victim], start(name));
+        logs.push(killed.kill_dash_nine());
+    }
+    topics.produce(&brokers, dir, &sentinels);
+    let [mut a, mut b] = pair;
+    kafka_support::wait_for_events(
+        &brokers,
+        &topics.sink,
+        1,
+        &expected,
+        &mut [&mut a, &mut b],
+        OUTPUT_WAIT,
+    );
+    logs.push(a.terminate());
+    logs.push(b.terminate());
+    let logs = logs.join("\n---\n");
+    assert!(
+        logs.contains("derived events after its checkpoint are written already"),
+        "no restore found its events written already: the kills tested nothing\n{logs}"
+    );
+    assert_sink_holds(&brokers, &topics, &expected, &logs);
+    assert_no_duplicates(&brokers, &topics, &logs);
+}
+
 /// Panics unless the sink holds the `expected` derived events (duplicates
 /// dropped), with `logs` in the message.
 fn assert_sink_holds(
@@ -552,26 +625,7 @@ async fn state_moves_between_two_one_and_three_instances() {
             })
             .collect();
         // Every partition is running somewhere before the input goes in.
-        let covered = |jobs: &[EddyJob]| -> BTreeSet<i32> {
-            jobs.iter()
-                .flat_map(|job| last_assignment(&job.stderr(), &topics.inputs["auth"]))
-                .collect()
-        };
-        let started = std::time::Instant::now();
-        while covered(&jobs).len() < partitions as usize || !settled(&mut jobs) {
-            for job in &mut jobs {
-                job.assert_running();
-            }
-            assert!(
-                started.elapsed() < JOIN_WAIT,
-                "round {round}: partitions not all assigned:\n{}",
-                jobs.iter()
-                    .map(|job| job.stderr())
-                    .collect::<Vec<_>>()
-                    .join("\n---\n")
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_until_covered(&mut jobs, &topics.inputs["auth"], partitions);
         let phase = &phases[round];
         topics.produce(&brokers, dir, phase);
         produced.extend(phase.iter().cloned());
@@ -603,6 +657,31 @@ async fn state_moves_between_two_one_and_three_instances() {
     let logs = logs.join("\n---\n");
     assert_sink_holds(&brokers, &topics, &expected, &logs);
     assert_no_duplicates(&brokers, &topics, &logs);
+}
+
+/// Waits (bounded) until `jobs` together run every one of `partitions`
+/// partitions of `topic` and no rebalance is under way.
+fn wait_until_covered(jobs: &mut [EddyJob], topic: &str, partitions: i32) {
+    let covered = |jobs: &[EddyJob]| -> BTreeSet<i32> {
+        jobs.iter()
+            .flat_map(|job| last_assignment(&job.stderr(), topic))
+            .collect()
+    };
+    let started = std::time::Instant::now();
+    while covered(jobs).len() < partitions as usize || !settled(jobs) {
+        for job in jobs.iter_mut() {
+            job.assert_running();
+        }
+        assert!(
+            started.elapsed() < JOIN_WAIT,
+            "partitions not all assigned:\n{}",
+            jobs.iter()
+                .map(|job| job.stderr())
+                .collect::<Vec<_>>()
+                .join("\n---\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Whether every job's last rebalance is over: its newest `assigned` line
