@@ -10,6 +10,11 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+// Each support is self-contained, so a test file using both loads this twice.
+#[allow(clippy::duplicate_mod)]
+#[path = "../ci_support/mod.rs"]
+mod ci_support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
@@ -61,10 +66,7 @@ pub fn broker_at(address: &str, required: bool) -> Option<String> {
 /// Whether a missing broker fails the tests: under CI (`CI=true`, as CI
 /// services set it) or when `EDDY_REQUIRE_KAFKA=1`.
 pub fn broker_required() -> bool {
-    let set = |name: &str, yes: &[&str]| {
-        std::env::var(name).is_ok_and(|v| yes.contains(&v.trim().to_ascii_lowercase().as_str()))
-    };
-    set("CI", &["true", "1"]) || set("EDDY_REQUIRE_KAFKA", &["1", "true"])
+    ci_support::server_required("EDDY_REQUIRE_KAFKA")
 }
 
 /// Returns from the test when there is no broker.

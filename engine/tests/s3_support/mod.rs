@@ -8,6 +8,11 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+// Each support is self-contained, so a test file using both loads this twice.
+#[allow(clippy::duplicate_mod)]
+#[path = "../ci_support/mod.rs"]
+mod ci_support;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -34,20 +39,12 @@ pub fn endpoint() -> Option<String> {
         return Some(endpoint);
     }
     assert!(
-        !required(),
+        !ci_support::server_required("EDDY_REQUIRE_S3"),
         "no S3-protocol server at {endpoint}, and CI or EDDY_REQUIRE_S3 requires one \
          (start one with .ci/s3.sh, or set EDDY_S3_ENDPOINT)"
     );
     eprintln!("skipped: no S3-protocol server at {endpoint} (start one with .ci/s3.sh)");
     None
-}
-
-fn required() -> bool {
-    let set = |name: &str| {
-        std::env::var(name)
-            .is_ok_and(|v| ["1", "true"].contains(&v.trim().to_ascii_lowercase().as_str()))
-    };
-    set("CI") || set("EDDY_REQUIRE_S3")
 }
 
 /// Returns from the test when there is no server.

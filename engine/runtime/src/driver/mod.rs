@@ -290,7 +290,6 @@ impl<'r> Driver<'r> {
                     self.observer.tasks_changed(self.tasks.len());
                 }
                 SourceEvent::Revoked(tasks) => self.hand_back(&tasks)?,
-                SourceEvent::Idle { task, .. } if self.fenced.contains(&task) => {}
                 SourceEvent::Idle { task, stream, idle } => {
                     let Some(built) = self.live_task(task)? else {
                         continue;
@@ -311,9 +310,12 @@ impl<'r> Driver<'r> {
         Ok(self.summary)
     }
 
-    /// Task `task` as [`Driver::task`] gives it, or `None` if it was
-    /// fenced off as it was built.
+    /// Task `task` as [`Driver::task`] gives it, or `None` if it is fenced
+    /// off (see [`Driver::fence`]), or was as it was built.
     fn live_task(&mut self, task: TaskId) -> Result<Option<&mut Task>, RunError> {
+        if self.fenced.contains(&task) {
+            return Ok(None);
+        }
         match self.task(task) {
             Ok(task) => Ok(Some(task)),
             Err(error) if is_fenced(&error) => Ok(None),
@@ -374,9 +376,6 @@ impl<'r> Driver<'r> {
     /// late records to the dead letter and the derived events it completed
     /// to the sink.
     fn ingest(&mut self, input: usize, batch: SourceBatch) -> Result<(), RunError> {
-        if self.fenced.contains(&batch.task) {
-            return Ok(());
-        }
         let stream = batch.stream;
         let Some(task) = self.live_task(batch.task)? else {
             return Ok(());
