@@ -73,6 +73,8 @@ pub struct Outgoing<'a> {
     pub payload: &'a [u8],
     pub headers: OwnedHeaders,
     pub timestamp: Option<i64>,
+    /// `None`: the producer's partitioner picks one from the key.
+    pub partition: Option<i32>,
 }
 
 impl AckedProducer {
@@ -104,6 +106,9 @@ impl AckedProducer {
         }
         if let Some(timestamp) = message.timestamp {
             record = record.timestamp(timestamp);
+        }
+        if let Some(partition) = message.partition {
+            record = record.partition(partition);
         }
         let delivery = enqueue(&self.producer, record, self.queue_timeout).await?;
         self.pending.push(&self.topic, delivery);

@@ -48,6 +48,7 @@ mod tests {
             timestamp: None,
             key: None,
             payload: payload.to_vec(),
+            headers: Vec::new(),
         }
     }
 

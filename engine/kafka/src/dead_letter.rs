@@ -114,6 +114,7 @@ impl KafkaDeadLetter {
                 payload,
                 headers,
                 timestamp: message.timestamp,
+                partition: None,
             })
             .await?;
         *self.counts.entry(reason).or_default() += 1;

@@ -37,6 +37,23 @@ pub enum KafkaConnectorError {
     DeliveryCanceled { topic: String },
     #[error("reading back what `{topic}` holds: {problem}")]
     ReadBack { topic: String, problem: String },
+    #[error("reading the metadata of {topics}: {source}")]
+    Metadata {
+        topics: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("cannot create topic `{topic}`: {problem}")]
+    CreateTopic { topic: String, problem: String },
+    #[error(
+        "topic `{topic}` has {found} partitions where eddy needs {expected}; \
+         it is an internal topic of the group: delete it, or use another group_id"
+    )]
+    TopicPartitions {
+        topic: String,
+        expected: i32,
+        found: usize,
+    },
     #[error("not a CloudEvent: {0}")]
     NotCloudEvent(String),
 }

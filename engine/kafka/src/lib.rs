@@ -31,6 +31,7 @@ pub mod dead_letter;
 pub mod error;
 pub mod sink;
 pub mod source;
+pub mod topics;
 pub mod watermark;
 pub mod written;
 

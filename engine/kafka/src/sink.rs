@@ -84,6 +84,7 @@ impl KafkaSink {
                 payload,
                 headers,
                 timestamp: None,
+                partition: None,
             })
             .await?;
         self.sent += 1;
@@ -130,6 +131,7 @@ impl KafkaSink {
                 payload,
                 headers,
                 timestamp: None,
+                partition: None,
             })
             .await;
         self.buffer = buffer;

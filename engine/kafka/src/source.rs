@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use dsl::plan::Millis;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::context::{RebalanceEvent, RebalanceRecorder, ResumeSource, TopicPartition};
@@ -42,6 +42,8 @@ pub struct SourceMessage {
     pub key: Option<Vec<u8>>,
     /// The value; empty for a tombstone (a message without one).
     pub payload: Vec<u8>,
+    /// The message's headers, in order (values of null headers empty).
+    pub headers: Vec<(String, Vec<u8>)>,
 }
 
 /// What one [`KafkaSource::next_batch`] call read.
@@ -405,6 +407,20 @@ fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> SourceMessage {
         timestamp: message.timestamp().to_millis(),
         key: message.key().map(<[u8]>::to_vec),
         payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        headers: message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.key.to_string(),
+                            h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

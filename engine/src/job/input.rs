@@ -1,8 +1,13 @@
 //! The job's input as a driver [`Source`]: the consumer group's messages,
 //! decoded per partition and topic; partition assignments and revocations
-//! as task changes (partition N of every topic is task N); and partitions
-//! quiet for the idle timeout as idle streams, so they stop holding time
-//! back.
+//! as task changes (partition N of every input topic is task N, partition N
+//! of the internal topics of group G is task N of group G, see
+//! [`super::layout`]); and partitions quiet for the idle timeout as idle
+//! streams, so they stop holding time back.
+//!
+//! Events of streams that are re-keyed are forwarded to their internal
+//! topics as they are read; what the internal topics deliver is merged
+//! per task ([`super::repartition`]) before it is decoded like any input.
 //!
 //! The consumer runs as a task of the job's runtime and hands decoded
 //! events over a channel of `channel_capacity` events: consuming and
@@ -21,16 +26,25 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::inputs::{DecodedChunk, JobInputs};
+use super::layout::JobLayout;
+use super::repartition::merge::parse_upstream_position;
+use super::repartition::record::{self, Received};
+use super::repartition::{Forwarder, Upstreams};
 use super::resume::CheckpointCatalog;
 use super::{JobError, LAG_TIMEOUT};
 use crate::checkpoint::SourceOffset;
-use crate::driver::{MessageOrigin, Origins, RunError, Source, SourceBatch, SourceEvent, TaskId};
+use crate::driver::{
+    task_group, task_id, task_partition, MessageOrigin, Origins, RunError, Source, SourceBatch,
+    SourceEvent, TaskId,
+};
 use crate::kafka::{
     KafkaConnectorError, KafkaSource, RebalanceEvent, SourceMessage, TopicPartition,
 };
 use crate::metrics::Metrics;
 use crate::position::split_record_number;
 use crate::reject::{Rejection, SourceRecord, SourcedRejection};
+use crate::time::admission::wall_clock_now;
+use crate::time::SourceProgress;
 
 /// When an input of a task last had a message.
 struct Activity {
@@ -52,19 +66,46 @@ struct Consumer {
     pending: VecDeque<SourceEvent>,
     /// Messages read, for the job's summary.
     messages_in: Arc<AtomicU64>,
+    repartition: Repartition,
 }
 
-/// A commit the driver asks for, and where the answer goes.
-type CommitRequest = (
-    Vec<SourceOffset>,
-    oneshot::Sender<Result<(), KafkaConnectorError>>,
-);
+/// The job's re-keyed streams as the consumer sees them.
+pub struct Repartition {
+    pub layout: JobLayout,
+    /// `None` when no stream is re-keyed.
+    pub forwarder: Option<Forwarder>,
+    pub upstreams: Upstreams,
+    /// Per stream (catalog index): the partition count of its input topic,
+    /// the number of upstream tasks of each internal topic of the stream.
+    pub upstream_counts: BTreeMap<usize, usize>,
+}
+
+impl Repartition {
+    /// The task of partition `partition` of `topic`.
+    fn task_of(&self, topic: &str, partition: i32) -> TaskId {
+        match self.layout.route_of(topic) {
+            Some((group, _)) => task_id(group, partition),
+            None => partition,
+        }
+    }
+}
+
+/// What the driver asks of the consumer, and where the answer goes.
+enum Request {
+    /// Commit these positions (a checkpoint covers them).
+    Commit(
+        Vec<SourceOffset>,
+        oneshot::Sender<Result<(), KafkaConnectorError>>,
+    ),
+    /// Make what was forwarded durable (a barrier).
+    Flush(oneshot::Sender<Result<(), KafkaConnectorError>>),
+}
 
 /// The driver's side of the consumer.
 pub struct KafkaInput {
     runtime: Handle,
     events: mpsc::Receiver<Result<SourceEvent, JobError>>,
-    commits: mpsc::Sender<CommitRequest>,
+    requests: mpsc::Sender<Request>,
 }
 
 /// How a [`KafkaInput`] is set up.
@@ -84,10 +125,11 @@ impl KafkaInput {
         inputs: JobInputs,
         catalog: Arc<CheckpointCatalog>,
         metrics: Arc<Metrics>,
+        repartition: Repartition,
         settings: InputSettings,
     ) -> Self {
         let (events, received) = mpsc::channel(settings.capacity.max(1));
-        let (commits, requests) = mpsc::channel(1);
+        let (requests, requested) = mpsc::channel(1);
         let consumer = Consumer {
             source,
             inputs,
@@ -98,12 +140,13 @@ impl KafkaInput {
             activity: BTreeMap::new(),
             pending: VecDeque::new(),
             messages_in: settings.messages_in,
+            repartition,
         };
-        runtime.spawn(consumer.run(events, requests));
+        runtime.spawn(consumer.run(events, requested));
         KafkaInput {
             runtime,
             events: received,
-            commits,
+            requests,
         }
     }
 }
@@ -114,11 +157,11 @@ impl Consumer {
     async fn run(
         mut self,
         events: mpsc::Sender<Result<SourceEvent, JobError>>,
-        mut commits: mpsc::Receiver<CommitRequest>,
+        mut requests: mpsc::Receiver<Request>,
     ) {
         loop {
-            while let Ok(request) = commits.try_recv() {
-                self.commit(request);
+            while let Ok(request) = requests.try_recv() {
+                self.serve(request).await;
             }
             let next = self.next_events().await;
             let failed = next.is_err();
@@ -139,7 +182,7 @@ impl Consumer {
                             permit.send(event);
                             break;
                         }
-                        Some(request) = commits.recv() => self.commit(request),
+                        Some(request) = requests.recv() => self.serve(request).await,
                     }
                 }
             }
@@ -149,8 +192,33 @@ impl Consumer {
         }
     }
 
-    fn commit(&mut self, (positions, reply): CommitRequest) {
-        let committed = self.source.commit(&positions);
+    async fn serve(&mut self, request: Request) {
+        match request {
+            Request::Commit(positions, reply) => self.commit(&positions, reply),
+            Request::Flush(reply) => {
+                let flushed = match self.repartition.forwarder.as_mut() {
+                    Some(forwarder) => forwarder.flush().await,
+                    None => Ok(()),
+                };
+                // The driver waits for the answer; gone, it has stopped.
+                let _ = reply.send(flushed);
+            }
+        }
+    }
+
+    fn commit(
+        &mut self,
+        positions: &[SourceOffset],
+        reply: oneshot::Sender<Result<(), KafkaConnectorError>>,
+    ) {
+        // Upstream positions of the internal topics are checkpoint state,
+        // not offsets of any topic.
+        let offsets: Vec<SourceOffset> = positions
+            .iter()
+            .filter(|p| parse_upstream_position(&p.topic).is_none())
+            .cloned()
+            .collect();
+        let committed = self.source.commit(&offsets);
         let measure = committed.is_ok();
         // The driver waits for the answer, not for the lag.
         let _ = reply.send(committed);
@@ -167,83 +235,286 @@ impl Consumer {
         }
         let received = Instant::now();
         for event in &batch.rebalances {
-            self.rebalance(event, received);
+            self.rebalance(event, received).await?;
         }
-        self.messages(&batch.messages, received)?;
+        self.messages(&batch.messages, received).await?;
         self.idle_check(Instant::now());
+        if let Some(forwarder) = self.repartition.forwarder.as_mut() {
+            forwarder.markers(Instant::now()).await?;
+        }
         Ok(())
     }
 
-    fn rebalance(&mut self, event: &RebalanceEvent, now: Instant) {
+    /// The inputs (indices into `self.inputs`) task `task` reads: every
+    /// input for a task of the input topics, its group's streams for others.
+    fn task_inputs(&self, task: TaskId) -> Vec<usize> {
+        let group = task_group(task);
+        let streams = usize::try_from(group)
+            .ok()
+            .and_then(|g| self.repartition.layout.groups.get(g))
+            .map(|g| &g.streams);
+        (0..self.inputs.inputs.len())
+            .filter(|&i| {
+                group == 0 || streams.is_some_and(|s| s.contains(&self.inputs.inputs[i].stream))
+            })
+            .collect()
+    }
+
+    fn tasks_of(&self, partitions: &[TopicPartition]) -> Vec<TaskId> {
+        partitions
+            .iter()
+            .map(|p| self.repartition.task_of(&p.topic, p.partition))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    /// What was forwarded is durable before revoked partitions' state is
+    /// handed back, and their upstream state is dropped.
+    async fn hand_back(&mut self, tasks: &[TaskId]) -> Result<(), JobError> {
+        if let Some(forwarder) = self.repartition.forwarder.as_mut() {
+            forwarder.flush().await?;
+            for &task in tasks.iter().filter(|&&t| task_group(t) == 0) {
+                forwarder.revoke(task);
+            }
+        }
+        for &task in tasks {
+            self.repartition.upstreams.forget(task);
+        }
+        self.activity.retain(|(task, _), _| !tasks.contains(task));
+        Ok(())
+    }
+
+    async fn rebalance(&mut self, event: &RebalanceEvent, now: Instant) -> Result<(), JobError> {
         match event {
             RebalanceEvent::Assigned(partitions) => {
-                let tasks = partition_numbers(partitions);
+                let tasks = self.tasks_of(partitions);
                 for &task in &tasks {
-                    for input in 0..self.inputs.inputs.len() {
+                    for input in self.task_inputs(task) {
                         self.activity.entry((task, input)).or_insert(Activity {
                             last_message: now,
                             idle: false,
                         });
                     }
+                    if task_group(task) != 0 {
+                        let positions = self.catalog.upstream_positions(task);
+                        self.repartition.upstreams.resume(task, &positions);
+                    }
                 }
                 tracing::info!("assigned {}", describe(partitions));
-                self.pending.push_back(SourceEvent::Assigned(tasks));
+                self.pending.push_back(SourceEvent::Assigned(tasks.clone()));
+                // A merged stream's clock follows its upstream tasks from
+                // the start: its own events interleave several input
+                // partitions, so their newest time says nothing.
+                for task in tasks.into_iter().filter(|&t| task_group(t) != 0) {
+                    for input in self.task_inputs(task) {
+                        self.pending.push_back(SourceEvent::Progress {
+                            task,
+                            stream: self.inputs.inputs[input].stream,
+                            progress: SourceProgress::Unknown,
+                        });
+                    }
+                }
             }
             RebalanceEvent::Revoked(partitions) => {
-                let tasks = partition_numbers(partitions);
-                self.activity.retain(|(task, _), _| !tasks.contains(task));
+                let tasks = self.tasks_of(partitions);
+                self.hand_back(&tasks).await?;
                 tracing::info!("revoked {}", describe(partitions));
                 self.pending.push_back(SourceEvent::Revoked(tasks));
             }
             RebalanceEvent::Failed(problem) => {
                 tracing::warn!("consumer group: {problem}; handing back every partition");
-                let tasks: BTreeSet<TaskId> = self.activity.keys().map(|(t, _)| *t).collect();
-                self.activity.clear();
-                self.pending
-                    .push_back(SourceEvent::Revoked(tasks.into_iter().collect()));
-            }
-        }
-    }
-
-    /// Decodes `messages` per partition, in partition order.
-    fn messages(&mut self, messages: &[SourceMessage], received: Instant) -> Result<(), JobError> {
-        if messages.is_empty() {
-            return Ok(());
-        }
-        self.messages_in
-            .fetch_add(messages.len() as u64, Ordering::Relaxed);
-        let mut by_partition: BTreeMap<TaskId, Vec<SourceMessage>> = BTreeMap::new();
-        for message in messages {
-            by_partition
-                .entry(message.partition)
-                .or_default()
-                .push(message.clone());
-        }
-        for (task, messages) in by_partition {
-            let chunks = self.inputs.decode(&messages, self.max_message_bytes)?;
-            for chunk in chunks {
-                let stream = self.inputs.inputs[chunk.input].stream;
-                let activity = self
+                let tasks: Vec<TaskId> = self
                     .activity
-                    .entry((task, chunk.input))
-                    .or_insert(Activity {
-                        last_message: received,
-                        idle: false,
-                    });
-                activity.last_message = received;
-                if std::mem::replace(&mut activity.idle, false) {
-                    self.pending.push_back(SourceEvent::Idle {
-                        task,
-                        stream,
-                        idle: false,
-                    });
-                }
-                let topic = &self.inputs.inputs[chunk.input].topic;
-                let batch = source_batch(task, stream, topic, chunk, received);
-                self.pending.push_back(SourceEvent::Batch(Box::new(batch)));
+                    .keys()
+                    .map(|(t, _)| *t)
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                self.hand_back(&tasks).await?;
+                self.pending.push_back(SourceEvent::Revoked(tasks));
             }
         }
         Ok(())
+    }
+
+    /// Decodes `messages` per task, in task order.
+    async fn messages(
+        &mut self,
+        messages: &[SourceMessage],
+        received: Instant,
+    ) -> Result<(), JobError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let mut by_task: BTreeMap<TaskId, Vec<SourceMessage>> = BTreeMap::new();
+        for message in messages {
+            by_task
+                .entry(self.repartition.task_of(&message.topic, message.partition))
+                .or_default()
+                .push(message.clone());
+        }
+        for (task, messages) in by_task {
+            if task_group(task) == 0 {
+                self.messages_in
+                    .fetch_add(messages.len() as u64, Ordering::Relaxed);
+                self.input_messages(task, &messages, received).await?;
+            } else {
+                self.merged_messages(task, &messages, received)?;
+            }
+        }
+        for (task, stream, progress) in self.repartition.upstreams.changed() {
+            self.pending.push_back(SourceEvent::Progress {
+                task,
+                stream,
+                progress,
+            });
+        }
+        Ok(())
+    }
+
+    /// Messages of the input topics: decoded for the task's own rules,
+    /// and forwarded where a stream is re-keyed.
+    async fn input_messages(
+        &mut self,
+        task: TaskId,
+        messages: &[SourceMessage],
+        received: Instant,
+    ) -> Result<(), JobError> {
+        let chunks = self.inputs.decode(messages, self.max_message_bytes)?;
+        for chunk in chunks {
+            // Nothing of the inputs (their decoders are not `Sync`) is
+            // held across the forwarding's awaits.
+            let (stream, topic, time_field) = {
+                let input = &self.inputs.inputs[chunk.input];
+                (input.stream, input.topic.clone(), input.time_field.clone())
+            };
+            if let Some(forwarder) = self.repartition.forwarder.as_mut() {
+                if forwarder.forwards(stream) {
+                    let events = chunk.accepted(&time_field);
+                    forwarder
+                        .forward(stream, task, &events, wall_clock_now())
+                        .await?;
+                }
+            }
+            self.active(task, chunk.input, received);
+            // Rejected records and read positions go to the task even when
+            // none of its rules reads the events.
+            let own = self.repartition.layout.groups[0].streams.contains(&stream);
+            let mut batch = source_batch(task, stream, &topic, chunk, received);
+            if !own {
+                batch.events = batch.events.slice(0, 0);
+            }
+            self.pending.push_back(SourceEvent::Batch(Box::new(batch)));
+        }
+        Ok(())
+    }
+
+    /// Messages of the internal topics of a repartitioned task: markers
+    /// and replays are taken note of, the rest decoded as the input
+    /// messages they carry (so dead letters name where they came from).
+    fn merged_messages(
+        &mut self,
+        task: TaskId,
+        messages: &[SourceMessage],
+        received: Instant,
+    ) -> Result<(), JobError> {
+        // Per internal topic: its stream, its input, the next offset.
+        let mut read: BTreeMap<String, (usize, usize, i64)> = BTreeMap::new();
+        let mut carried = Vec::new();
+        for message in messages {
+            let Some((_, route)) = self.repartition.layout.route_of(&message.topic) else {
+                continue;
+            };
+            let stream = route.stream;
+            let Some(input) = self.inputs.inputs.iter().position(|i| i.stream == stream) else {
+                continue;
+            };
+            let entry =
+                read.entry(message.topic.clone())
+                    .or_insert((stream, input, message.offset + 1));
+            entry.2 = entry.2.max(message.offset + 1);
+            let count = self
+                .repartition
+                .upstream_counts
+                .get(&stream)
+                .copied()
+                .unwrap_or(1);
+            let upstreams = &mut self.repartition.upstreams;
+            match record::parse(message) {
+                None => tracing::warn!(
+                    "skipped {}/{}@{}: not written by eddy",
+                    message.topic,
+                    message.partition,
+                    message.offset
+                ),
+                Some(Received::Marker(progress)) => {
+                    upstreams.observe(task, stream, count, progress)
+                }
+                Some(Received::Data {
+                    offset,
+                    progress,
+                    timestamp,
+                }) => {
+                    upstreams.observe(task, stream, count, progress);
+                    if upstreams.take(task, &message.topic, progress.from, offset) {
+                        carried.push(SourceMessage {
+                            topic: self.inputs.inputs[input].topic.clone(),
+                            partition: progress.from,
+                            offset,
+                            timestamp,
+                            key: message.key.clone(),
+                            payload: message.payload.clone(),
+                            headers: Vec::new(),
+                        });
+                    }
+                }
+            }
+        }
+        let mut chunks: BTreeMap<usize, DecodedChunk<'_>> = self
+            .inputs
+            .decode(&carried, self.max_message_bytes)?
+            .into_iter()
+            .map(|chunk| (chunk.input, chunk))
+            .collect();
+        for (topic, (stream, input, next)) in read {
+            self.active(task, input, received);
+            let mut consumed = vec![(topic.clone(), next)];
+            consumed.extend(self.repartition.upstreams.positions(task, &topic));
+            let mut batch = match chunks.remove(&input) {
+                Some(chunk) => source_batch(task, stream, &topic, chunk, received),
+                None => SourceBatch {
+                    task,
+                    stream,
+                    events: self.inputs.empty_batch(input),
+                    rejected: Vec::new(),
+                    origins: Origins::Offsets {
+                        source: Arc::from(topic.as_str()),
+                    },
+                    consumed: Vec::new(),
+                    received: Some(received),
+                },
+            };
+            batch.consumed = consumed;
+            self.pending.push_back(SourceEvent::Batch(Box::new(batch)));
+        }
+        Ok(())
+    }
+
+    /// Input `input` of task `task` had a message: it is not idle.
+    fn active(&mut self, task: TaskId, input: usize, received: Instant) {
+        let activity = self.activity.entry((task, input)).or_insert(Activity {
+            last_message: received,
+            idle: false,
+        });
+        activity.last_message = received;
+        if std::mem::replace(&mut activity.idle, false) {
+            self.pending.push_back(SourceEvent::Idle {
+                task,
+                stream: self.inputs.inputs[input].stream,
+                idle: false,
+            });
+        }
     }
 
     /// Inputs of a task quiet for the idle timeout stop holding time back.
@@ -255,9 +526,15 @@ impl Consumer {
                 continue;
             }
             activity.idle = true;
+            let stream = self.inputs.inputs[input].stream;
+            if task_group(task) == 0 {
+                if let Some(forwarder) = self.repartition.forwarder.as_mut() {
+                    forwarder.set_idle(stream, task, true);
+                }
+            }
             self.pending.push_back(SourceEvent::Idle {
                 task,
-                stream: self.inputs.inputs[input].stream,
+                stream,
                 idle: true,
             });
         }
@@ -288,11 +565,27 @@ impl Source for KafkaInput {
         }
     }
 
+    fn barrier(&mut self) -> Result<(), RunError> {
+        let (reply, answer) = oneshot::channel();
+        self.ask(Request::Flush(reply), answer)
+    }
+
     fn commit(&mut self, positions: &[SourceOffset]) -> Result<(), RunError> {
         let (reply, answer) = oneshot::channel();
+        self.ask(Request::Commit(positions.to_vec(), reply), answer)
+    }
+}
+
+impl KafkaInput {
+    /// Sends `request` to the consumer and waits for its `answer`.
+    fn ask(
+        &mut self,
+        request: Request,
+        answer: oneshot::Receiver<Result<(), KafkaConnectorError>>,
+    ) -> Result<(), RunError> {
         let lost = || RunError::ReaderLost("the Kafka consumer".into());
         self.runtime
-            .block_on(self.commits.send((positions.to_vec(), reply)))
+            .block_on(self.requests.send(request))
             .map_err(|_| lost())?;
         self.runtime
             .block_on(answer)
@@ -309,10 +602,10 @@ fn source_batch(
     chunk: DecodedChunk<'_>,
     received: Instant,
 ) -> SourceBatch {
-    let source: Arc<str> = Arc::from(format!("{topic}/{task}"));
+    let source: Arc<str> = Arc::from(format!("{topic}/{}", task_partition(task)));
     let origin = |record_number: i64| -> MessageOrigin {
         let (partition, offset) = split_record_number(record_number);
-        match chunk.messages.get(&offset) {
+        match chunk.messages.get(&record_number) {
             Some(message) => MessageOrigin {
                 record: record_of(message),
                 payload: message.payload.clone(),
@@ -353,9 +646,10 @@ fn source_batch(
     let messages = chunk.chunk.lines.iter().map(|(n, _)| origin(*n)).collect();
     let consumed = chunk
         .messages
-        .keys()
-        .next_back()
-        .map(|&last| vec![(topic.to_string(), last + 1)])
+        .values()
+        .map(|m| m.offset)
+        .max()
+        .map(|last| vec![(topic.to_string(), last + 1)])
         .unwrap_or_default();
     SourceBatch {
         task,
@@ -384,15 +678,6 @@ fn record_of(message: &SourceMessage) -> SourceRecord {
 
 fn connector(error: impl std::error::Error + Send + Sync + 'static) -> RunError {
     RunError::Connector(Box::new(error))
-}
-
-fn partition_numbers(partitions: &[TopicPartition]) -> Vec<TaskId> {
-    partitions
-        .iter()
-        .map(|p| p.partition)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
 }
 
 fn describe(partitions: &[TopicPartition]) -> String {

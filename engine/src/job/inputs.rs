@@ -3,13 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use dsl::plan::Program;
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMillisecondType;
+use dsl::plan::{Millis, Program};
 
 use super::JobError;
 use crate::config::{Config, StreamSource, TimestampSource};
 use crate::decode::{Decoded, StreamDecoder};
 use crate::kafka::chunk::chunks_by_topic;
 use crate::kafka::SourceMessage;
+use crate::position::record_number;
 use crate::source::stamp::with_time_field;
 use crate::source::Chunk;
 
@@ -20,7 +23,7 @@ pub struct KafkaInput {
     pub name: String,
     pub topic: String,
     timestamp: TimestampSource,
-    time_field: String,
+    pub time_field: String,
     decoder: StreamDecoder,
 }
 
@@ -30,8 +33,32 @@ pub struct DecodedChunk<'m> {
     pub input: usize,
     pub chunk: Chunk,
     pub decoded: Decoded,
-    /// The chunk's messages by offset, for dead-letter records.
+    /// The chunk's messages by record number (partition and offset), for
+    /// dead-letter records.
     pub messages: BTreeMap<i64, &'m SourceMessage>,
+}
+
+impl DecodedChunk<'_> {
+    /// The accepted events, each with its message and event time, in order.
+    pub fn accepted(&self, time_field: &str) -> Vec<(&SourceMessage, Millis)> {
+        let Some(times) = self
+            .decoded
+            .batch
+            .column_by_name(time_field)
+            .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+        else {
+            return Vec::new();
+        };
+        self.decoded
+            .chunk_lines
+            .iter()
+            .enumerate()
+            .filter_map(|(row, &line)| {
+                let number = self.chunk.lines.get(line)?.0;
+                Some((*self.messages.get(&number)?, times.value(row)))
+            })
+            .collect()
+    }
 }
 
 pub struct JobInputs {
@@ -71,6 +98,11 @@ impl JobInputs {
         Ok(JobInputs { inputs })
     }
 
+    /// A batch of no events of input `input`.
+    pub fn empty_batch(&self, input: usize) -> arrow_array::RecordBatch {
+        arrow_array::RecordBatch::new_empty(self.inputs[input].decoder.in_flight_schema().clone())
+    }
+
     pub fn topics(&self) -> Vec<&str> {
         self.inputs.iter().map(|i| i.topic.as_str()).collect()
     }
@@ -106,7 +138,7 @@ impl JobInputs {
                 messages: messages
                     .iter()
                     .filter(|m| m.topic == input.topic)
-                    .map(|m| (m.offset, m))
+                    .map(|m| (record_number(m.partition, m.offset), m))
                     .collect(),
             });
         }
@@ -133,9 +165,6 @@ impl JobInputs {
 
 #[cfg(test)]
 mod tests {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::TimestampMillisecondType;
-
     use super::*;
     use crate::reject::RejectReason;
 
@@ -147,6 +176,7 @@ mod tests {
             timestamp,
             key: None,
             payload: payload.as_bytes().to_vec(),
+            headers: Vec::new(),
         }
     }
 

@@ -1,9 +1,12 @@
 //! `eddy run --config`: the long-lived streaming job on Kafka, on the one
 //! driver ([`crate::driver`]).
 //!
-//! One consumer in the group reads every input topic ([`input`]); the
-//! partitions it is given are tasks of the driver (partition N of every
-//! input topic, one pipeline, one checkpoint store). The driver runs on a
+//! One consumer in the group reads every input topic and the job's
+//! internal repartition topics ([`input`]); the partitions it is given are
+//! tasks of the driver (partition N of every input topic, or of every
+//! internal topic of one group of rules: one pipeline, one checkpoint
+//! series). Which rules run where is the job's [`layout`]: rules whose
+//! topics are not split by their key read them re-keyed ([`repartition`]). The driver runs on a
 //! thread of its own; this module's loop, on tokio, turns signals, reload
 //! requests and timers into driver [`Command`]s:
 //!
@@ -24,8 +27,9 @@
 
 mod input;
 mod inputs;
+mod layout;
 mod observer;
-mod partitioning;
+mod repartition;
 mod resume;
 pub mod rules;
 mod sinks;
@@ -46,14 +50,17 @@ use crate::checkpoint::CheckpointError;
 use crate::config::Config;
 use crate::decode::DecodeError;
 use crate::driver::{Command, Control as DriverControl, Driver, Reload, RunError, Source};
+use crate::kafka::topics::{ensure_topics, partition_counts};
 use crate::kafka::{KafkaConnectorError, KafkaSource, SourceOptions};
 use crate::metrics::Metrics;
 use crate::pipeline::PipelineError;
 use crate::reject::RejectReason;
 
-use input::{InputSettings, KafkaInput};
+use input::{InputSettings, KafkaInput, Repartition};
 use inputs::JobInputs;
+use layout::{JobLayout, LayoutShapes, Topology};
 use observer::JobObserver;
+use repartition::{Forwarder, Upstreams};
 use resume::CheckpointCatalog;
 use rules::RuleWatch;
 use sinks::{JobDeadLetter, JobSinks};
@@ -101,8 +108,6 @@ pub enum JobError {
         first: String,
         second: String,
     },
-    #[error(transparent)]
-    Unsplittable(#[from] partitioning::Unsplittable),
     #[error("the shutdown did not finish within {0:?}; offsets after the last checkpoint were not committed")]
     DrainTimeout(Duration),
     #[error("cannot start the driver thread: {0}")]
@@ -158,47 +163,64 @@ pub async fn run(
     } = rules;
     let runtime = tokio::runtime::Handle::current();
     let inputs = JobInputs::new(&program, config)?;
+    let input_topics = inputs.topics();
+    let counts = partition_counts(&config.kafka, &input_topics, METADATA_TIMEOUT)?;
+    let mut partitions: BTreeMap<String, Option<usize>> = BTreeMap::new();
+    let mut upstream_counts = BTreeMap::new();
+    for input in &inputs.inputs {
+        let count = counts.get(&input.topic).copied().flatten();
+        if count.is_none() {
+            tracing::warn!(
+                "topic `{}` of stream `{}` has no metadata yet: taken as one partition",
+                input.topic,
+                input.name
+            );
+        }
+        partitions.insert(input.name.clone(), count);
+        upstream_counts.insert(input.stream, count.unwrap_or(1));
+    }
+    let topology = Topology::new(config, partitions);
+    let layout = JobLayout::plan(&program, &topology);
+    for group in layout.describe(&program) {
+        tracing::info!("{group}");
+    }
+    let internal: Vec<(String, i32)> = layout
+        .routes()
+        .map(|(_, route)| (route.topic.clone(), route.partitions))
+        .collect();
+    ensure_topics(
+        &config.kafka,
+        &internal,
+        config.kafka.repartition_replication,
+        METADATA_TIMEOUT,
+    )
+    .await?;
+    let groups = layout
+        .routes()
+        .map(|(group, route)| (route.topic.clone(), group))
+        .collect();
     let catalog = Arc::new(CheckpointCatalog::open(
         store::open_storage(&config.checkpoint)?,
         rules,
+        groups,
     )?);
     let sinks = JobSinks::open(runtime.clone(), &program, config)?;
     let dead_letter = JobDeadLetter::open(runtime.clone(), config)?;
-    let topics = inputs
-        .topics()
-        .iter()
-        .map(|t| t.to_string())
-        .collect::<Vec<_>>();
+    let mut topics: Vec<&str> = input_topics.clone();
+    topics.extend(internal.iter().map(|(topic, _)| topic.as_str()));
     let source = KafkaSource::open_resuming(
         &config.kafka,
-        &inputs.topics(),
+        &topics,
         catalog.clone(),
         SourceOptions::from_config(config),
     )?;
-    let partition_counts: BTreeMap<String, Option<usize>> = inputs
-        .inputs
-        .iter()
-        .map(|i| {
-            (
-                i.name.clone(),
-                source.partition_count(&i.topic, METADATA_TIMEOUT),
-            )
-        })
-        .collect();
-    let fits = |program: &Program| {
-        partitioning::check(program, config, |stream| {
-            partition_counts.get(stream).copied().flatten()
-        })
+    let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+    let repartition = Repartition {
+        forwarder: Forwarder::open(&config.kafka, &program, &layout)?,
+        layout: layout.clone(),
+        upstreams: Upstreams::default(),
+        upstream_counts,
     };
-    for (stream, count) in &partition_counts {
-        if count.is_none() {
-            tracing::warn!(
-                "the topic of stream `{stream}` has no metadata yet: cannot check that the \
-                 rules fit its partitions; taken as one partition"
-            );
-        }
-    }
-    fits(&program)?;
     let mut outputs = sinks.describe();
     outputs.push(dead_letter.describe());
     tracing::info!(
@@ -217,6 +239,7 @@ pub async fn run(
         inputs,
         catalog.clone(),
         metrics.clone(),
+        repartition,
         InputSettings {
             max_message_bytes: config.max_message_bytes.get(),
             idle_timeout: config.idle_partition_timeout,
@@ -236,6 +259,7 @@ pub async fn run(
         metrics: metrics.clone(),
         commands: Commands(received),
         checkpoint_interval: config.checkpoint.interval,
+        shapes: LayoutShapes(topology.clone()),
     };
     std::thread::Builder::new()
         .name("eddy-driver".into())
@@ -250,6 +274,8 @@ pub async fn run(
         started: program,
         catalog,
         metrics: metrics.clone(),
+        topology,
+        layout,
     };
     let mut watch = RuleWatch::new(&reloader.files);
     let mut hangups = hangup_signals();
@@ -269,18 +295,18 @@ pub async fn run(
             }
             () = &mut shutdown => break,
             Some(()) = reloads.recv() => {
-                if let Some(command) = reloader.reload("POST /reload", &fits) {
+                if let Some(command) = reloader.reload("POST /reload") {
                     send(command);
                 }
             }
             Some(()) = next_hangup(&mut hangups) => {
-                if let Some(command) = reloader.reload("SIGHUP", &fits) {
+                if let Some(command) = reloader.reload("SIGHUP") {
                     send(command);
                 }
             }
             _ = rule_files.tick() => {
                 if watch.changed() {
-                    if let Some(command) = reloader.reload("a rule file changed", &fits) {
+                    if let Some(command) = reloader.reload("a rule file changed") {
                         send(command);
                     }
                 }
@@ -313,6 +339,7 @@ struct DriverThread {
     metrics: Arc<Metrics>,
     commands: Commands,
     checkpoint_interval: Duration,
+    shapes: LayoutShapes,
 }
 
 impl DriverThread {
@@ -328,6 +355,7 @@ impl DriverThread {
         let run = Driver::new(&self.program, &mut self.sinks, &mut self.dead_letter)
             .limits(self.limits)
             .tasks_on_demand()
+            .shapes(&self.shapes)
             .checkpoints(&mut store)
             .observer(&mut observer)
             .control(&mut self.commands)
@@ -347,16 +375,16 @@ struct Reloader {
     started: Program,
     catalog: Arc<CheckpointCatalog>,
     metrics: Arc<Metrics>,
+    topology: Topology,
+    /// The layout the job started with: its internal topics are the ones
+    /// the consumer reads and the forwarder writes.
+    layout: JobLayout,
 }
 
 impl Reloader {
     /// The reload command, or `None` (logged and counted) when the files
     /// are refused or unchanged.
-    fn reload(
-        &mut self,
-        trigger: &str,
-        fits: &impl Fn(&Program) -> Result<(), partitioning::Unsplittable>,
-    ) -> Option<Command> {
+    fn reload(&mut self, trigger: &str) -> Option<Command> {
         let refused = |metrics: &Metrics, refusal: &dyn std::fmt::Display| {
             tracing::warn!("reload ({trigger}) refused, the running rules go on: {refusal}");
             metrics.reload("refused");
@@ -372,8 +400,12 @@ impl Reloader {
             tracing::info!("reload ({trigger}): the rules are unchanged");
             return None;
         }
-        if let Err(refusal) = fits(&new.program) {
-            refused(&self.metrics, &refusal);
+        if !JobLayout::plan(&new.program, &self.topology).same_topics(&self.layout) {
+            refused(
+                &self.metrics,
+                &"the new rules group their streams by other keys, which needs other \
+                  repartition topics; restart eddy to run them",
+            );
             return None;
         }
         Some(Command::Reload(Box::new(Reload {

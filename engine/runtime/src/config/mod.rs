@@ -202,6 +202,9 @@ pub struct KafkaConfig {
     /// sasl.*, ssl.*, …), for the consumer and the producers alike.
     #[serde(deserialize_with = "raw::client_properties")]
     pub client: BTreeMap<String, String>,
+    /// The replication factor of the internal repartition topics eddy
+    /// creates (default -1: the broker's `default.replication.factor`).
+    pub repartition_replication: i32,
 }
 
 impl Default for KafkaConfig {
@@ -212,6 +215,7 @@ impl Default for KafkaConfig {
             batch_size: nonzero(DEFAULT_BATCH_SIZE),
             batch_wait: DEFAULT_BATCH_WAIT,
             client: BTreeMap::new(),
+            repartition_replication: -1,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use dsl::plan::Program;
 
-use super::task::{Task, TaskId};
+use super::task::{Task, TaskId, TaskShape};
 use super::RunError;
 use crate::checkpoint::{Checkpoint, RuleSet, RulesetFingerprint};
 use crate::pipeline::reload::RuleChange;
@@ -45,6 +45,15 @@ impl Control for Never {
     fn poll(&mut self) -> Option<Command> {
         None
     }
+}
+
+/// Which rules each task runs over which inputs, where not every task runs
+/// the whole program (the job's repartitioned rules run on tasks of their
+/// own, see the job's layout).
+pub trait TaskShapes {
+    /// The shape of task `task` under `program` (the running rules, or
+    /// the ones a reload brings).
+    fn shape(&self, program: &Program, task: TaskId) -> TaskShape;
 }
 
 /// Durable state of tasks, one checkpoint series per task.

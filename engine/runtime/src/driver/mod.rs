@@ -47,11 +47,13 @@ use crate::sink::SinkError;
 use crate::source::SourceError;
 use crate::time::{Untimely, UntimelyEvent};
 
-pub use hooks::{Command, Control, Never, Observer, Quiet, Reload, TaskStore};
+pub use hooks::{Command, Control, Never, Observer, Quiet, Reload, TaskShapes, TaskStore};
 use partitioned::PartitionError;
 pub use sink::{DeadLetterOutput, EventSink};
 pub use source::{MessageOrigin, Origins, Source, SourceBatch, SourceEvent};
-pub use task::{Pipelines, Task, TaskId};
+pub use task::{
+    task_group, task_id, task_partition, Pipelines, Task, TaskId, TaskShape, TASK_GROUP_STRIDE,
+};
 
 /// Errors that stop a run.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +126,8 @@ pub struct Driver<'r> {
     events: &'r mut dyn EventSink,
     dead_letter: &'r mut dyn DeadLetterOutput,
     store: Option<&'r mut dyn TaskStore>,
+    /// Which rules each task runs; `None`: every task runs every rule.
+    shapes: Option<&'r dyn TaskShapes>,
     observer: &'r mut dyn Observer,
     control: &'r mut dyn Control,
     /// Time between the end of one barrier and the next.
@@ -156,6 +160,7 @@ impl<'r> Driver<'r> {
             events,
             dead_letter,
             store: None,
+            shapes: None,
             // Zero-sized: leaking them allocates nothing.
             observer: Box::leak(Box::new(Quiet)),
             control: Box::leak(Box::new(Never)),
@@ -196,6 +201,12 @@ impl<'r> Driver<'r> {
     /// Tasks resume from `store` and checkpoint into it.
     pub fn checkpoints(mut self, store: &'r mut dyn TaskStore) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// Tasks run the rules `shapes` gives them, not the whole program.
+    pub fn shapes(mut self, shapes: &'r dyn TaskShapes) -> Self {
+        self.shapes = Some(shapes);
         self
     }
 
@@ -297,6 +308,17 @@ impl<'r> Driver<'r> {
                     let progress = built.set_idle(stream, idle)?;
                     self.write_events(Some(task), &progress.ready, None)?;
                 }
+                SourceEvent::Progress {
+                    task,
+                    stream,
+                    progress,
+                } => {
+                    let Some(built) = self.live_task(task)? else {
+                        continue;
+                    };
+                    let progress = built.drive(stream, progress)?;
+                    self.write_events(Some(task), &progress.ready, None)?;
+                }
                 SourceEvent::Quiet => {}
             }
         }
@@ -326,9 +348,9 @@ impl<'r> Driver<'r> {
     /// Task `task`, built (and restored from the store) if it is new.
     fn task(&mut self, task: TaskId) -> Result<&mut Task, RunError> {
         if !self.tasks.contains_key(&task) {
-            let names: Vec<&str> = self.inputs.iter().map(|(_, n)| n.as_str()).collect();
+            let shape = self.shape(&self.program, task);
             let limits = self.limits.unwrap_or_default();
-            let mut built = Task::build(&self.program, &names, &limits)?;
+            let mut built = Task::build(&self.program, &shape, &limits)?;
             let mut resumed_from = None;
             if let Some(store) = self.store.as_mut() {
                 if let Some(checkpoint) = store.load(task)? {
@@ -341,7 +363,7 @@ impl<'r> Driver<'r> {
                             &checkpoint,
                             &self.program,
                             &now,
-                            &names,
+                            &shape,
                             &limits,
                         )?;
                         self.observer
@@ -488,10 +510,24 @@ impl<'r> Driver<'r> {
         Ok(())
     }
 
+    /// Which rules task `task` runs under `program`, over which inputs.
+    fn shape(&self, program: &Program, task: TaskId) -> TaskShape {
+        match self.shapes {
+            Some(shapes) => shapes.shape(program, task),
+            None => {
+                let names: Vec<&str> = self.inputs.iter().map(|(_, n)| n.as_str()).collect();
+                TaskShape::whole(program, &names)
+            }
+        }
+    }
+
     /// A barrier, then every task's state stored with its positions, then
     /// the sources told the positions are covered.
     fn checkpoint(&mut self, sources: &mut [Box<dyn Source + '_>]) -> Result<(), RunError> {
         let started = Instant::now();
+        for source in sources.iter_mut() {
+            source.barrier()?;
+        }
         self.barrier()?;
         let Some(store) = self.store.as_mut() else {
             return Ok(());
@@ -585,12 +621,19 @@ impl<'r> Driver<'r> {
         sources: &mut [Box<dyn Source + '_>],
     ) -> Result<(), RunError> {
         self.barrier()?;
-        let names: Vec<&str> = self.inputs.iter().map(|(_, n)| n.as_str()).collect();
         let limits = self.limits.unwrap_or_default();
         let keep = unchanged_rules(&self.program, &reload.program);
         let mut prepared = Vec::with_capacity(self.tasks.len());
-        for (&id, task) in &mut self.tasks {
-            match task.prepare_reload(&reload.program, &names, &limits, &keep) {
+        let shapes: Vec<(TaskId, TaskShape)> = self
+            .tasks
+            .keys()
+            .map(|&id| (id, self.shape(&reload.program, id)))
+            .collect();
+        for (id, shape) in shapes {
+            let Some(task) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            match task.prepare_reload(&reload.program, &shape, &limits, &keep) {
                 Ok(ready) => prepared.push((id, ready)),
                 Err(error) => {
                     self.observer.reload_refused(&reload.trigger, &error);

@@ -18,7 +18,7 @@ use super::RunError;
 use crate::checkpoint::SourceOffset;
 use crate::reject::{RejectReason, Rejection, SourceRecord, SourcedRejection};
 use crate::source::Chunk;
-use crate::time::{Untimely, UntimelyEvent};
+use crate::time::{SourceProgress, Untimely, UntimelyEvent};
 
 /// One input of the driver.
 pub trait Source {
@@ -35,6 +35,14 @@ pub trait Source {
     /// before waiting. Sources that never wait need not override it.
     fn try_next(&mut self) -> Result<Option<SourceEvent>, RunError> {
         self.next().map(Some)
+    }
+
+    /// A barrier is under way: whatever the source itself passed on from
+    /// the records handed to the driver so far (records it forwarded to
+    /// other topics) must be durable before the checkpoint that covers
+    /// them is stored.
+    fn barrier(&mut self) -> Result<(), RunError> {
+        Ok(())
     }
 
     /// A checkpoint now covers `positions` (stored with the state that
@@ -61,6 +69,14 @@ pub enum SourceEvent {
         task: TaskId,
         stream: usize,
         idle: bool,
+    },
+    /// How far stream `stream` of task `task` has come, as its source
+    /// sees it (see [`SourceProgress`]): from now on the stream's
+    /// watermark follows these reports rather than its own events.
+    Progress {
+        task: TaskId,
+        stream: usize,
+        progress: SourceProgress,
     },
     /// Nothing arrived within the source's wait: the driver looks at its
     /// commands and asks again.

@@ -14,9 +14,63 @@ use crate::checkpoint::{
 };
 use crate::pipeline::reload::{rule_changes, unchanged_rules, RuleChange};
 use crate::pipeline::{OutputEvent, Pipeline, Progress};
+use crate::time::SourceProgress;
 
-/// Which part of the input a task owns: a partition number, or 0.
+/// Which part of the input a task owns: a partition number, or 0; in a
+/// job with repartitioned rules, a group and a partition (see [`task_id`]).
 pub type TaskId = i32;
+
+/// Task ids of one group are `group * TASK_GROUP_STRIDE + partition`.
+/// Group 0 is the input topics' own partitions, so there a partition
+/// number is its own task id (as in checkpoints written before groups).
+pub const TASK_GROUP_STRIDE: TaskId = 1 << 20;
+
+/// The task of partition `partition` in group `group`.
+pub fn task_id(group: i32, partition: i32) -> TaskId {
+    group * TASK_GROUP_STRIDE + partition
+}
+
+/// The group of task `task` (see [`task_id`]).
+pub fn task_group(task: TaskId) -> i32 {
+    task / TASK_GROUP_STRIDE
+}
+
+/// The partition task `task` reads (see [`task_id`]).
+pub fn task_partition(task: TaskId) -> i32 {
+    task % TASK_GROUP_STRIDE
+}
+
+/// What one task runs: the input streams it reads and, per rule index of
+/// the program, whether it runs that rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskShape {
+    pub inputs: Vec<String>,
+    pub rules: Vec<bool>,
+}
+
+impl TaskShape {
+    /// Every rule of `program` over `inputs`.
+    pub fn whole(program: &Program, inputs: &[&str]) -> Self {
+        TaskShape {
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            rules: vec![true; program.rules.len()],
+        }
+    }
+
+    fn input_names(&self) -> Vec<&str> {
+        self.inputs.iter().map(String::as_str).collect()
+    }
+
+    /// The pipeline of this shape, its state capped by `limits`.
+    fn pipeline(&self, program: &Program, limits: &Limits) -> Result<Pipeline, RunError> {
+        let mut pipeline = Pipeline::build(program, &self.input_names())?;
+        pipeline.set_limits(limits);
+        if self.rules.iter().any(|on| !on) {
+            pipeline.enable_only(&self.rules);
+        }
+        Ok(pipeline)
+    }
+}
 
 /// The pipeline a task drives: one on the driver's thread, or one per
 /// worker thread with the keys split between them (`--workers`).
@@ -106,10 +160,10 @@ impl Task {
         }
     }
 
-    /// A task of `program` on one pipeline, its state capped by `limits`.
-    pub fn build(program: &Program, inputs: &[&str], limits: &Limits) -> Result<Self, RunError> {
-        let mut pipeline = Pipeline::build(program, inputs)?;
-        pipeline.set_limits(limits);
+    /// A task of `program` shaped by `shape` on one pipeline, its state
+    /// capped by `limits`.
+    pub fn build(program: &Program, shape: &TaskShape, limits: &Limits) -> Result<Self, RunError> {
+        let pipeline = shape.pipeline(program, limits)?;
         Ok(Task::new(Pipelines::Single(Box::new(pipeline))))
     }
 
@@ -121,8 +175,25 @@ impl Task {
 
     /// Input stream `stream` is quiet (or active again): it stops (or
     /// starts again) holding time back.
+    /// A stream the task does not read (a job's task runs only some of
+    /// the rules) is no concern of it.
     pub fn set_idle(&mut self, stream: usize, idle: bool) -> Result<Progress, RunError> {
+        if self.pipelines.stream_watermark(stream).is_none() {
+            return Ok(Progress::default());
+        }
         Ok(self.pipelines.single_mut()?.set_stream_idle(stream, idle)?)
+    }
+
+    /// A source reports how far input stream `stream` has come (see
+    /// [`SourceProgress`]): its watermark follows that from now on.
+    pub fn drive(&mut self, stream: usize, progress: SourceProgress) -> Result<Progress, RunError> {
+        if self.pipelines.stream_watermark(stream).is_none() {
+            return Ok(Progress::default());
+        }
+        Ok(self
+            .pipelines
+            .single_mut()?
+            .drive_stream(stream, progress)?)
     }
 
     /// Takes over the state and positions of `checkpoint` of task `task`.
@@ -133,7 +204,7 @@ impl Task {
         self.positions = checkpoint
             .offsets
             .iter()
-            .filter(|o| o.partition == task)
+            .filter(|o| o.partition == task_partition(task))
             .map(|o| (o.topic.clone(), o.next_offset))
             .collect();
         Ok(())
@@ -150,7 +221,7 @@ impl Task {
         checkpoint: &Checkpoint,
         program: &Program,
         now: &RulesetFingerprint,
-        inputs: &[&str],
+        shape: &TaskShape,
         limits: &Limits,
     ) -> Result<Vec<(String, RuleChange)>, RunError> {
         if checkpoint.rules.is_empty() {
@@ -165,7 +236,9 @@ impl Task {
         let old_program = dsl::compile(&sources).0.ok_or_else(|| {
             RunError::from(CheckpointError::RulesDoNotCompile { id: checkpoint.id })
         })?;
-        let mut old = Task::build(&old_program, inputs, limits)?;
+        // The old pipeline is only restored and taken from, never fed.
+        let whole = TaskShape::whole(&old_program, &shape.input_names());
+        let mut old = Task::build(&old_program, &whole, limits)?;
         old.restore(task, checkpoint)?;
         let keep = unchanged_rules(&old_program, program);
         let running = old.pipelines.single_mut()?;
@@ -189,7 +262,7 @@ impl Task {
             .iter()
             .map(|(topic, &next_offset)| SourceOffset {
                 topic: topic.clone(),
-                partition: task,
+                partition: task_partition(task),
                 next_offset,
             })
             .collect();
@@ -199,7 +272,7 @@ impl Task {
             .filter_map(|(stream, name)| {
                 Some(StreamWatermark {
                     stream: name.clone(),
-                    partition: Some(task),
+                    partition: Some(task_partition(task)),
                     watermark: pipeline.stream_watermark(*stream)?,
                 })
             })
@@ -214,12 +287,11 @@ impl Task {
     pub fn prepare_reload(
         &mut self,
         program: &Program,
-        inputs: &[&str],
+        shape: &TaskShape,
         limits: &Limits,
         keep: &[String],
     ) -> Result<PreparedReload, RunError> {
-        let mut pipeline = Pipeline::build(program, inputs)?;
-        pipeline.set_limits(limits);
+        let mut pipeline = shape.pipeline(program, limits)?;
         let kept = pipeline
             .prepare_takeover(self.pipelines.single_mut()?, |rule| {
                 keep.iter().any(|k| k == rule)

@@ -200,6 +200,19 @@ impl Pipeline {
         })
     }
 
+    /// Runs only the rules `enabled` names (by rule index): the others are
+    /// built, so snapshots and reloads see every rule, but never fed. A
+    /// task that holds only part of the program's rules (the job's
+    /// repartitioned tasks) derives only their events.
+    pub fn enable_only(&mut self, enabled: &[bool]) {
+        let on = |rule: &usize| enabled.get(*rule).copied().unwrap_or(false);
+        self.independent.retain(|(rule, _)| on(rule));
+        for readers in &mut self.readers {
+            let kept: Vec<usize> = readers.iter().copied().filter(on).collect();
+            *readers = Arc::from(kept);
+        }
+    }
+
     /// Replaces the wall clock that decides which events are from the
     /// future: tests fix it, and the workers of a partitioned pipeline,
     /// whose runner already admitted their events, read `Millis::MAX`
