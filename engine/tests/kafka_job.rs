@@ -11,10 +11,11 @@
 mod kafka_support;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use kafka_support::{Derived, EddyJob, Input, JobTopics};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// Bound on the job producing every expected derived event.
 const OUTPUT_WAIT: Duration = Duration::from_secs(60);
@@ -46,7 +47,7 @@ impl FraudOverKafka {
             .map(|&s| (s, kafka_support::fraud_lines(s)))
             .collect();
         if self.partitions > 1 {
-            drop_late_lines(dir, &rules, &mut lines);
+            kafka_support::drop_late_lines(dir, &rules, &mut lines);
         }
         // Lines without a key (broken ones) go to partition 0.
         let mut inputs: Vec<Input> = lines
@@ -94,43 +95,6 @@ impl FraudOverKafka {
         let got = kafka_support::before(&got, kafka_support::SENTINEL_CUTOFF);
         kafka_support::assert_same_events(&got, &expected, &format!("eddy's stderr:\n{stderr}"));
         Some(expected)
-    }
-}
-
-/// Whether an event is late depends on the events before it in its
-/// partition, and a partition holds a subset of the stream; so with more
-/// than one partition the lines the file run finds late are left out (an
-/// event on time in the whole stream is on time in its partition, whose
-/// watermark can only be lower).
-fn drop_late_lines(dir: &Path, rules: &Path, lines: &mut BTreeMap<&'static str, Vec<String>>) {
-    let inputs: Vec<Input> = lines
-        .iter()
-        .flat_map(|(&stream, stream_lines)| {
-            stream_lines.iter().map(move |line| Input {
-                stream,
-                partition: 0,
-                key: None,
-                line: line.clone(),
-            })
-        })
-        .collect();
-    let streams: Vec<&str> = lines.keys().copied().collect();
-    let oracle = kafka_support::oracle(dir, rules, &streams, &inputs);
-    let late = oracle.rejected.iter().filter(|r| r["reason"] == "late");
-    for record in late {
-        let stream = record["stream"].as_str().expect("a rejected line's stream");
-        let line = record["line"].as_u64().expect("a rejected line's number");
-        // Line numbers are 1-based. Blanked here, dropped below, so the
-        // numbers of the other late lines still hold meanwhile.
-        if let Some(text) = lines
-            .get_mut(stream)
-            .and_then(|ls| ls.get_mut(line as usize - 1))
-        {
-            text.clear();
-        }
-    }
-    for stream_lines in lines.values_mut() {
-        stream_lines.retain(|l| !l.is_empty());
     }
 }
 
@@ -226,15 +190,16 @@ fn a_missing_broker_skips_the_kafka_tests_where_none_is_required() {
 }
 
 /// A rule grouping a two-partition topic by a field its messages are not
-/// keyed by would see only part of each key's events: the job refuses to
-/// start (exit 2), naming the rule, the stream and the fix; with the topic
-/// keyed by that field it starts.
+/// keyed by (spray: by ip, the topic keyed by user) would see only part of
+/// each address's events in a partition: eddy re-keys the stream through
+/// an internal topic of as many partitions, `<group>-repartition-auth-ip`,
+/// and derives what the file run derives.
 #[tokio::test]
-async fn a_program_that_cannot_be_split_by_the_topic_partitions_is_refused() {
+async fn a_program_grouping_by_another_field_is_repartitioned() {
     let brokers = require_broker!();
     let scratch = tempfile::tempdir().expect("temp dir");
     let dir = scratch.path();
-    let topics = JobTopics::create(&brokers, "unsplittable", &["auth"], 2).await;
+    let partitions = 2;
     let rules = dir.join("rules.eddy");
     std::fs::write(
         &rules,
@@ -242,30 +207,76 @@ async fn a_program_that_cannot_be_split_by_the_topic_partitions_is_refused() {
          rule spray from auth by ip window 1m emit spray { ip, n: count() }\n",
     )
     .expect("write rules");
-    let mut config = topics.config(
-        &brokers,
-        &kafka_support::unique("unsplittable"),
-        &dir.join("cp"),
-        "structured",
+    let mut inputs = logins_from_shared_addresses(partitions);
+    inputs.extend(Input::sentinels(&["auth"], partitions));
+    let oracle = kafka_support::oracle(dir, &rules, &["auth"], &inputs);
+    assert!(oracle.rejected.is_empty(), "{:?}", oracle.rejected);
+    let expected = kafka_support::before(&oracle.events, kafka_support::SENTINEL_CUTOFF);
+    assert!(expected.len() > 20, "{} derived events", expected.len());
+    // Not vacuous: each partition alone counts only its own users' logins.
+    let per_partition: BTreeMap<String, Derived> = (0..partitions)
+        .flat_map(|partition| {
+            let own: Vec<Input> = inputs
+                .iter()
+                .filter(|input| input.partition == partition)
+                .cloned()
+                .collect();
+            kafka_support::oracle(dir, &rules, &["auth"], &own).events
+        })
+        .collect();
+    assert_ne!(
+        kafka_support::before(&per_partition, kafka_support::SENTINEL_CUTOFF),
+        expected,
+        "the partitions alone derive what the whole stream does: the test needs no repartitioning"
     );
-    // The test topics are keyed by user: `ip` groups are split between partitions.
+
+    let topics = JobTopics::create(&brokers, "spray-by-ip", &["auth"], partitions).await;
+    topics.produce(&brokers, dir, &inputs);
+    let group = kafka_support::unique("spray-by-ip");
+    let config = topics.config(&brokers, &group, &dir.join("cp"), "structured");
+    // True of these messages, and not the field the rule groups by.
     assert_eq!(config.streams[0].2.as_deref(), Some("user_id"));
     let config_path = dir.join("eddy.toml");
     std::fs::write(&config_path, config.toml()).expect("write config");
-    let job = EddyJob::start(dir, "refused", &rules, &config_path);
-    let (code, stderr) = job.exit(OUTPUT_WAIT);
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(
-        stderr.contains("rule `spray` cannot run on the partitions of stream `auth`")
-            && stderr.contains("its topic is keyed by `user_id`")
-            && stderr.contains("key_field = \"ip\""),
-        "{stderr}"
+    let mut job = EddyJob::start(dir, "spray-by-ip", &rules, &config_path);
+    kafka_support::wait_for_events(
+        &brokers,
+        &topics.sink,
+        1,
+        &expected,
+        &mut [&mut job],
+        OUTPUT_WAIT,
     );
+    let stderr = job.terminate();
 
-    config.streams[0].2 = Some("ip".into());
-    std::fs::write(&config_path, config.toml()).expect("write config");
-    let mut job = EddyJob::start(dir, "accepted", &rules, &config_path);
-    // Logged once the startup checks have passed, before the group join.
-    job.wait_for_log("eddy job: group", 1, OUTPUT_WAIT);
-    job.terminate();
+    let messages = kafka_support::read_all(&brokers, &topics.sink, 1);
+    let got = kafka_support::dedupe(messages.iter().map(Derived::from_message));
+    let got = kafka_support::before(&got, kafka_support::SENTINEL_CUTOFF);
+    kafka_support::assert_same_events(&got, &expected, &format!("eddy's stderr:\n{stderr}"));
+    let repartition = kafka_support::repartition_topic(&group, "auth", "ip");
+    assert_eq!(
+        kafka_support::topic_partitions(&brokers, &repartition),
+        Some(partitions as usize),
+        "`{repartition}` with {partitions} partitions\n{stderr}"
+    );
+}
+
+/// Seeded logins of 16 users from 4 shared addresses, one every 3 s for
+/// 10 minutes, each in the partition of its user: most minutes of an
+/// address hold logins of users of both partitions.
+fn logins_from_shared_addresses(partitions: i32) -> Vec<Input> {
+    let mut rng = StdRng::seed_from_u64(0x0edd_5b1a);
+    (0..200)
+        .map(|n: i64| {
+            let user = format!("u{:02}", rng.random_range(0..16));
+            let ip = format!("203.0.113.{}", rng.random_range(1..=4));
+            let ts = kafka_support::rfc3339_millis(kafka_support::GENERATED_START_MS + n * 3_000);
+            Input {
+                stream: "auth",
+                partition: kafka_support::partition_of(&user, partitions),
+                key: Some(user.clone()),
+                line: format!(r#"{{"ts":"{ts}","user_id":"{user}","ip":"{ip}"}}"#),
+            }
+        })
+        .collect()
 }
