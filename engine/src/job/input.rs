@@ -422,6 +422,7 @@ impl Consumer {
         // Per internal topic: its stream, its input, the next offset.
         let mut read: BTreeMap<String, (usize, usize, i64)> = BTreeMap::new();
         let mut carried = Vec::new();
+        let mut replayed = 0;
         for message in messages {
             let Some((_, route)) = self.repartition.layout.route_of(&message.topic) else {
                 continue;
@@ -457,7 +458,9 @@ impl Consumer {
                     timestamp,
                 }) => {
                     upstreams.observe(task, stream, count, progress);
-                    if upstreams.take(task, &message.topic, progress.from, offset) {
+                    if !upstreams.take(task, &message.topic, progress.from, offset) {
+                        replayed += 1;
+                    } else {
                         carried.push(SourceMessage {
                             topic: self.inputs.inputs[input].topic.clone(),
                             partition: progress.from,
@@ -470,6 +473,13 @@ impl Consumer {
                     }
                 }
             }
+        }
+        if replayed > 0 {
+            tracing::info!(
+                "task {} of group {}: skipped {replayed} records forwarded again after a restart",
+                task_partition(task),
+                task_group(task)
+            );
         }
         let mut chunks: BTreeMap<usize, DecodedChunk<'_>> = self
             .inputs
