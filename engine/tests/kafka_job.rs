@@ -13,7 +13,7 @@ mod kafka_support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kafka_support::{Derived, EddyJob, Input, JobTopics};
+use kafka_support::{Derived, Input, JobTopics};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -74,15 +74,12 @@ impl FraudOverKafka {
         topics.produce(&brokers, dir, &inputs);
         let group = kafka_support::unique(self.name);
         let config = topics.config(&brokers, &group, &dir.join("checkpoints"), "binary");
-        let config_path = dir.join("eddy.toml");
-        std::fs::write(&config_path, config.toml()).expect("write config");
-        let mut job = EddyJob::start(dir, self.name, &rules, &config_path);
-        kafka_support::wait_for_events(
-            &brokers,
-            &topics.sink,
-            1,
+        let job = kafka_support::start_until_derived(
+            dir,
+            self.name,
+            &rules,
+            &config,
             &expected,
-            &mut [&mut job],
             OUTPUT_WAIT,
         );
         let stderr = job.terminate();
@@ -236,15 +233,12 @@ async fn a_program_grouping_by_another_field_is_repartitioned() {
     let config = topics.config(&brokers, &group, &dir.join("cp"), "structured");
     // True of these messages, and not the field the rule groups by.
     assert_eq!(config.streams[0].2.as_deref(), Some("user_id"));
-    let config_path = dir.join("eddy.toml");
-    std::fs::write(&config_path, config.toml()).expect("write config");
-    let mut job = EddyJob::start(dir, "spray-by-ip", &rules, &config_path);
-    kafka_support::wait_for_events(
-        &brokers,
-        &topics.sink,
-        1,
+    let job = kafka_support::start_until_derived(
+        dir,
+        "spray-by-ip",
+        &rules,
+        &config,
         &expected,
-        &mut [&mut job],
         OUTPUT_WAIT,
     );
     let stderr = job.terminate();

@@ -99,17 +99,8 @@ async fn poison_input_goes_to_the_dead_letter_topic() {
 
     let group = kafka_support::unique("poison");
     let config = topics.config(&brokers, &group, &dir.join("checkpoints"), "binary");
-    let config_path = dir.join("eddy.toml");
-    std::fs::write(&config_path, config.toml()).expect("write config");
-    let mut job = EddyJob::start(dir, "poison", &rules, &config_path);
-    kafka_support::wait_for_events(
-        &brokers,
-        &topics.sink,
-        1,
-        &expected,
-        &mut [&mut job],
-        OUTPUT_WAIT,
-    );
+    let mut job =
+        kafka_support::start_until_derived(dir, "poison", &rules, &config, &expected, OUTPUT_WAIT);
     let dead = wait_for_dead_letters(&brokers, &topics, poison.len(), &mut job);
     let stderr = job.terminate();
 

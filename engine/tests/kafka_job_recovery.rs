@@ -315,7 +315,7 @@ async fn kill_dash_nine_across_two_instances_loses_nothing_and_repeats_nothing()
     let mut pair = [start("pair-a0".into()), start("pair-b0".into())];
     let mut logs = Vec::new();
     for (number, phase) in phases.iter().enumerate() {
-        wait_until_covered(&mut pair, &topics.inputs["auth"], partitions);
+        kafka_support::wait_until_shared(&mut pair, &topics.inputs["auth"], partitions, JOIN_WAIT);
         topics.produce(&brokers, dir, phase);
         if number == phases.len() - 1 {
             break;
@@ -378,16 +378,6 @@ fn assert_no_duplicates(brokers: &str, topics: &JobTopics, logs: &str) {
         twice.len(),
         seen.len()
     );
-}
-
-/// Partition numbers of `stderr`'s most recent `assigned` line.
-fn last_assignment(stderr: &str, topic: &str) -> std::collections::BTreeSet<i32> {
-    let last = stderr
-        .lines()
-        .rev()
-        .find(|l| l.contains("assigned "))
-        .unwrap_or_default();
-    kafka_support::assigned_partitions(last, topic)
 }
 
 #[tokio::test]
@@ -517,8 +507,8 @@ async fn hand_over(brokers: &str, deployment: Deployment) {
     b.wait_for_log("assigned", 1, JOIN_WAIT);
     // A gets its share of the new assignment after B's.
     a.wait_for_log("assigned", 2, JOIN_WAIT);
-    let of_a = last_assignment(&a.stderr(), auth_topic);
-    let of_b = last_assignment(&b.stderr(), auth_topic);
+    let of_a = kafka_support::last_assignment(&a.stderr(), auth_topic);
+    let of_b = kafka_support::last_assignment(&b.stderr(), auth_topic);
     assert!(
         !of_b.is_empty() && of_a.is_disjoint(&of_b) && of_a.len() + of_b.len() == 4,
         "not split: A has {of_a:?}, B has {of_b:?}\n--- A ---\n{}\n--- B ---\n{}",
@@ -698,7 +688,7 @@ async fn state_moves_between_two_one_and_three_instances() {
             })
             .collect();
         // Every partition is running somewhere before the input goes in.
-        wait_until_covered(&mut jobs, &topics.inputs["auth"], partitions);
+        kafka_support::wait_until_shared(&mut jobs, &topics.inputs["auth"], partitions, JOIN_WAIT);
         let phase = &phases[round];
         topics.produce(&brokers, dir, phase);
         produced.extend(phase.iter().cloned());
@@ -730,40 +720,6 @@ async fn state_moves_between_two_one_and_three_instances() {
     let logs = logs.join("\n---\n");
     assert_sink_holds(&brokers, &topics, &expected, &logs);
     assert_no_duplicates(&brokers, &topics, &logs);
-}
-
-/// Waits (bounded) until `jobs` together run every one of `partitions`
-/// partitions of `topic` and no rebalance is under way.
-fn wait_until_covered(jobs: &mut [EddyJob], topic: &str, partitions: i32) {
-    let covered = |jobs: &[EddyJob]| -> BTreeSet<i32> {
-        jobs.iter()
-            .flat_map(|job| last_assignment(&job.stderr(), topic))
-            .collect()
-    };
-    let started = std::time::Instant::now();
-    while covered(jobs).len() < partitions as usize || !settled(jobs) {
-        for job in jobs.iter_mut() {
-            job.assert_running();
-        }
-        assert!(
-            started.elapsed() < JOIN_WAIT,
-            "partitions not all assigned:\n{}",
-            jobs.iter()
-                .map(|job| job.stderr())
-                .collect::<Vec<_>>()
-                .join("\n---\n")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Whether every job's last rebalance is over: its newest `assigned` line
-/// comes after its newest `revoked` one.
-fn settled(jobs: &mut [EddyJob]) -> bool {
-    jobs.iter().all(|job| {
-        let log = job.stderr();
-        log.rfind("assigned ") > log.rfind("revoked ")
-    })
 }
 
 /// How many messages of `stream` are in each partition of `inputs`.

@@ -21,7 +21,7 @@ mod s3_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kafka_support::{Derived, EddyJob, Input, JobTopics, Pack};
 use rand::rngs::StdRng;
@@ -391,7 +391,7 @@ async fn run_on_instances(name: &str, instances: usize, seed: u64) {
             job
         })
         .collect();
-    wait_until_shared(&mut jobs, &topics.inputs["auth"], partitions);
+    kafka_support::wait_until_shared(&mut jobs, &topics.inputs["auth"], partitions, JOIN_WAIT);
     topics.produce(&brokers, dir, &input.inputs);
     let mut running: Vec<&mut EddyJob> = jobs.iter_mut().collect();
     kafka_support::wait_for_events(
@@ -408,52 +408,4 @@ async fn run_on_instances(name: &str, instances: usize, seed: u64) {
     let logs = logs.join("\n---\n");
     assert_sink_holds_once(&brokers, &topics, pack, &input.expected, &logs);
     assert_repartition_topics(&brokers, &group, pack, partitions, &logs);
-}
-
-/// Waits (bounded) until every job runs some of the `partitions`
-/// partitions of `topic`, together all of them, and no rebalance is under
-/// way.
-fn wait_until_shared(jobs: &mut [EddyJob], topic: &str, partitions: i32) {
-    let started = Instant::now();
-    loop {
-        let shares: Vec<BTreeSet<i32>> = jobs
-            .iter()
-            .map(|job| last_assignment(&job.stderr(), topic))
-            .collect();
-        let covered: BTreeSet<i32> = shares.iter().flatten().copied().collect();
-        let settled = jobs.iter().all(|job| {
-            let log = job.stderr();
-            log.rfind("assigned ") > log.rfind("revoked ")
-        });
-        if settled
-            && covered.len() == partitions as usize
-            && shares.iter().all(|share| !share.is_empty())
-        {
-            return;
-        }
-        for job in jobs.iter_mut() {
-            job.assert_running();
-        }
-        assert!(
-            started.elapsed() < JOIN_WAIT,
-            "partitions of `{topic}` not shared out: {shares:?}\n{}",
-            jobs.iter()
-                .map(|job| format!("--- {} ---\n{}", job.name, job.stderr()))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Partition numbers of `topic` in `stderr`'s most recent `assigned` line
-/// naming it (lines naming only internal topics are passed over).
-fn last_assignment(stderr: &str, topic: &str) -> BTreeSet<i32> {
-    let named = format!("{topic}/");
-    let last = stderr
-        .lines()
-        .rev()
-        .find(|line| line.contains("assigned ") && line.contains(&named))
-        .unwrap_or_default();
-    kafka_support::assigned_partitions(last, topic)
 }

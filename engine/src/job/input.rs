@@ -26,16 +26,14 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::inputs::{DecodedChunk, JobInputs};
-use super::layout::JobLayout;
 use super::repartition::merge::parse_upstream_position;
-use super::repartition::record::{self, Received};
-use super::repartition::{Forwarder, Upstreams};
+use super::repartition::{Merged, ReadTo, Repartition};
 use super::resume::CheckpointCatalog;
 use super::{JobError, LAG_TIMEOUT};
 use crate::checkpoint::SourceOffset;
 use crate::driver::{
-    task_group, task_id, task_partition, MessageOrigin, Origins, RunError, Source, SourceBatch,
-    SourceEvent, TaskId,
+    task_group, task_partition, MessageOrigin, Origins, RunError, Source, SourceBatch, SourceEvent,
+    TaskId,
 };
 use crate::kafka::{
     KafkaConnectorError, KafkaSource, RebalanceEvent, SourceMessage, TopicPartition,
@@ -67,27 +65,6 @@ struct Consumer {
     /// Messages read, for the job's summary.
     messages_in: Arc<AtomicU64>,
     repartition: Repartition,
-}
-
-/// The job's re-keyed streams as the consumer sees them.
-pub struct Repartition {
-    pub layout: JobLayout,
-    /// `None` when no stream is re-keyed.
-    pub forwarder: Option<Forwarder>,
-    pub upstreams: Upstreams,
-    /// Per stream (catalog index): the partition count of its input topic,
-    /// the number of upstream tasks of each internal topic of the stream.
-    pub upstream_counts: BTreeMap<usize, usize>,
-}
-
-impl Repartition {
-    /// The task of partition `partition` of `topic`.
-    fn task_of(&self, topic: &str, partition: i32) -> TaskId {
-        match self.layout.route_of(topic) {
-            Some((group, _)) => task_id(group, partition),
-            None => partition,
-        }
-    }
 }
 
 /// What the driver asks of the consumer, and where the answer goes.
@@ -419,75 +396,22 @@ impl Consumer {
         messages: &[SourceMessage],
         received: Instant,
     ) -> Result<(), JobError> {
-        // Per internal topic: its stream, its input, the next offset.
-        let mut read: BTreeMap<String, (usize, usize, i64)> = BTreeMap::new();
-        let mut carried = Vec::new();
-        let mut replayed = 0;
-        for message in messages {
-            let Some((_, route)) = self.repartition.layout.route_of(&message.topic) else {
-                continue;
-            };
-            let stream = route.stream;
-            let Some(input) = self.inputs.inputs.iter().position(|i| i.stream == stream) else {
-                continue;
-            };
-            let entry =
-                read.entry(message.topic.clone())
-                    .or_insert((stream, input, message.offset + 1));
-            entry.2 = entry.2.max(message.offset + 1);
-            let count = self
-                .repartition
-                .upstream_counts
-                .get(&stream)
-                .copied()
-                .unwrap_or(1);
-            let upstreams = &mut self.repartition.upstreams;
-            match record::parse(message) {
-                None => tracing::warn!(
-                    "skipped {}/{}@{}: not written by eddy",
-                    message.topic,
-                    message.partition,
-                    message.offset
-                ),
-                Some(Received::Marker(progress)) => {
-                    upstreams.observe(task, stream, count, progress)
-                }
-                Some(Received::Data {
-                    offset,
-                    progress,
-                    timestamp,
-                }) => {
-                    upstreams.observe(task, stream, count, progress);
-                    if !upstreams.take(task, &message.topic, progress.from, offset) {
-                        replayed += 1;
-                    } else {
-                        carried.push(SourceMessage {
-                            topic: self.inputs.inputs[input].topic.clone(),
-                            partition: progress.from,
-                            offset,
-                            timestamp,
-                            key: message.key.clone(),
-                            payload: message.payload.clone(),
-                            headers: Vec::new(),
-                        });
-                    }
-                }
-            }
-        }
-        if replayed > 0 {
-            tracing::info!(
-                "task {} of group {}: skipped {replayed} records forwarded again after a restart",
-                task_partition(task),
-                task_group(task)
-            );
-        }
+        let Merged { read, carried } = self.repartition.merge(task, messages, &self.inputs);
         let mut chunks: BTreeMap<usize, DecodedChunk<'_>> = self
             .inputs
             .decode(&carried, self.max_message_bytes)?
             .into_iter()
             .map(|chunk| (chunk.input, chunk))
             .collect();
-        for (topic, (stream, input, next)) in read {
+        for (
+            topic,
+            ReadTo {
+                stream,
+                input,
+                next,
+            },
+        ) in read
+        {
             self.active(task, input, received);
             let mut consumed = vec![(topic.clone(), next)];
             consumed.extend(self.repartition.upstreams.positions(task, &topic));

@@ -55,6 +55,19 @@ pub struct Group {
     pub routes: Vec<Route>,
 }
 
+impl Group {
+    /// The names of the rules it runs, in rule order.
+    pub fn rule_names<'p>(&self, program: &'p Program) -> Vec<&'p str> {
+        program
+            .rules
+            .iter()
+            .zip(&self.rules)
+            .filter(|(_, on)| **on)
+            .map(|(r, _)| r.name.as_str())
+            .collect()
+    }
+}
+
 /// The groups of one program.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobLayout {
@@ -318,13 +331,7 @@ impl JobLayout {
             .enumerate()
             .filter(|(_, g)| g.rules.iter().any(|on| *on))
             .map(|(index, group)| {
-                let rules: Vec<&str> = program
-                    .rules
-                    .iter()
-                    .zip(&group.rules)
-                    .filter(|(_, on)| **on)
-                    .map(|(r, _)| r.name.as_str())
-                    .collect();
+                let rules = group.rule_names(program);
                 let reads = if index == 0 {
                     "the input topics".to_string()
                 } else {
@@ -429,12 +436,10 @@ stream payments ( ts timestamp, owner string, amount float ) time ts
             .groups
             .iter()
             .map(|g| {
-                let rules = program
-                    .rules
+                let rules = g
+                    .rule_names(program)
                     .iter()
-                    .zip(&g.rules)
-                    .filter(|(_, on)| **on)
-                    .map(|(r, _)| r.name.clone())
+                    .map(|r| r.to_string())
                     .collect();
                 let topics = g
                     .routes

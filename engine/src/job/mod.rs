@@ -56,11 +56,11 @@ use crate::metrics::Metrics;
 use crate::pipeline::PipelineError;
 use crate::reject::RejectReason;
 
-use input::{InputSettings, KafkaInput, Repartition};
+use input::{InputSettings, KafkaInput};
 use inputs::JobInputs;
 use layout::{JobLayout, LayoutShapes, Topology};
 use observer::JobObserver;
-use repartition::{Forwarder, Upstreams};
+use repartition::{Forwarder, Repartition, Upstreams};
 use resume::CheckpointCatalog;
 use rules::RuleWatch;
 use sinks::{JobDeadLetter, JobSinks};

@@ -742,6 +742,30 @@ impl Drop for EddyJob {
     }
 }
 
+/// Writes `config` to `dir`/eddy.toml, starts a job `name` of `rules` on
+/// it and waits (bounded by `timeout`) until its sink holds `expected`.
+pub fn start_until_derived(
+    dir: &Path,
+    name: &str,
+    rules: &Path,
+    config: &JobConfig,
+    expected: &BTreeMap<String, Derived>,
+    timeout: Duration,
+) -> EddyJob {
+    let config_path = dir.join("eddy.toml");
+    std::fs::write(&config_path, config.toml()).expect("write config");
+    let mut job = EddyJob::start(dir, name, rules, &config_path);
+    wait_for_events(
+        &config.brokers,
+        &config.sink_topic,
+        1,
+        expected,
+        &mut [&mut job],
+        timeout,
+    );
+    job
+}
+
 /// Reads `topic` until it holds every id of `expected` (bounded by
 /// `timeout`), checking that the `jobs` keep running; returns everything
 /// read. Panics naming what is missing, with the jobs' stderr.
@@ -816,6 +840,54 @@ pub fn assigned_partitions(stderr: &str, topic: &str) -> BTreeSet<i32> {
         .filter_map(|part| part.trim().strip_prefix(&prefix))
         .filter_map(|number| number.parse().ok())
         .collect()
+}
+
+/// Waits (bounded) until every job runs some of the `partitions`
+/// partitions of `topic`, together all of them, and no rebalance is under
+/// way.
+pub fn wait_until_shared(jobs: &mut [EddyJob], topic: &str, partitions: i32, wait: Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        let shares: Vec<BTreeSet<i32>> = jobs
+            .iter()
+            .map(|job| last_assignment(&job.stderr(), topic))
+            .collect();
+        let covered: BTreeSet<i32> = shares.iter().flatten().copied().collect();
+        let settled = jobs.iter().all(|job| {
+            let log = job.stderr();
+            log.rfind("assigned ") > log.rfind("revoked ")
+        });
+        if settled
+            && covered.len() == partitions as usize
+            && shares.iter().all(|share| !share.is_empty())
+        {
+            return;
+        }
+        for job in jobs.iter_mut() {
+            job.assert_running();
+        }
+        assert!(
+            started.elapsed() < wait,
+            "partitions of `{topic}` not shared out: {shares:?}\n{}",
+            jobs.iter()
+                .map(|job| format!("--- {} ---\n{}", job.name, job.stderr()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Partition numbers of `topic` in `stderr`'s most recent `assigned` line
+/// naming it (lines naming only internal topics are passed over).
+pub fn last_assignment(stderr: &str, topic: &str) -> BTreeSet<i32> {
+    let named = format!("{topic}/");
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|line| line.contains("assigned ") && line.contains(&named))
+        .unwrap_or_default();
+    assigned_partitions(last, topic)
 }
 
 // ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@
 //! group_id = "eddy"
 //! batch_size = 1024                   # messages per source batch, at most
 //! batch_wait = "100ms"                # how long a batch waits to fill
+//! repartition_replication = -1        # internal topics' replication factor
 //! [kafka.client]                      # passed to librdkafka unchanged
 //! "security.protocol" = "SASL_SSL"
 //!
