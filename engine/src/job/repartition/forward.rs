@@ -118,12 +118,17 @@ impl Forwarder {
             told: None,
         });
         upstream.progress.idle = false;
+        let keyed = destinations.iter().any(|d| d.key.is_some());
         for &(message, time) in events {
             if time <= future_limit {
                 upstream.progress.newest = upstream.progress.newest.max(Some(time));
             }
+            // Parsed once for all the keys the stream is forwarded by.
+            let event = keyed
+                .then(|| serde_json::from_slice::<serde_json::Value>(&message.payload).ok())
+                .flatten();
             for destination in destinations.iter_mut() {
-                let key = key_text(&message.payload, destination.key.as_deref());
+                let key = key_text(event.as_ref(), destination.key.as_deref());
                 destination
                     .out
                     .send(Outgoing {
@@ -216,14 +221,11 @@ impl Forwarder {
 /// The text of the key at `path` of a JSON event: a string as it is,
 /// another value as JSON, nothing (no path, a missing field, not JSON) as
 /// the empty key. Events with equal keys get equal texts, so they meet.
-pub fn key_text(payload: &[u8], path: Option<&[String]>) -> String {
-    let Some(path) = path else {
+pub fn key_text(event: Option<&serde_json::Value>, path: Option<&[String]>) -> String {
+    let (Some(event), Some(path)) = (event, path) else {
         return String::new();
     };
-    let Ok(event) = serde_json::from_slice::<serde_json::Value>(payload) else {
-        return String::new();
-    };
-    let mut value = &event;
+    let mut value = event;
     for part in path {
         match value.get(part) {
             Some(inner) => value = inner,
@@ -252,14 +254,17 @@ mod tests {
     #[test]
     fn keys_are_read_at_their_path_and_spread_stably() {
         let path = |p: &str| p.split('.').map(str::to_string).collect::<Vec<_>>();
-        let event = br#"{"user_id":"u1","device":{"os":"linux"},"n":5,"none":null}"#;
+        let event: serde_json::Value =
+            serde_json::from_str(r#"{"user_id":"u1","device":{"os":"linux"},"n":5,"none":null}"#)
+                .unwrap();
+        let event = Some(&event);
         assert_eq!(key_text(event, Some(&path("user_id"))), "u1");
         assert_eq!(key_text(event, Some(&path("device.os"))), "linux");
         assert_eq!(key_text(event, Some(&path("n"))), "5");
         assert_eq!(key_text(event, Some(&path("none"))), "");
         assert_eq!(key_text(event, Some(&path("missing"))), "");
         assert_eq!(key_text(event, None), "");
-        assert_eq!(key_text(b"not json", Some(&path("user_id"))), "");
+        assert_eq!(key_text(None, Some(&path("user_id"))), "");
         // Fixed values: a change would move keys between partitions of
         // topics that already hold data.
         let spread: Vec<i32> = ["u1", "u2", "u3", "u4", ""]
