@@ -59,6 +59,10 @@ pub struct RuleDecl {
     /// The `rule` keyword and name, for errors about the rule as a whole.
     pub head: Span,
     pub severity: Option<Ident>,
+    /// `owner "team"`: who answers for the rule's derived events.
+    pub owner: Option<Spanned<String>>,
+    /// `classification public | internal | restricted`.
+    pub classification: Option<Ident>,
     pub from: Option<FromClause>,
     pub by: Option<ByClause>,
     pub pattern: Option<PatternClause>,

@@ -40,6 +40,8 @@ codes! {
     STREAM_EMIT_CLASH = "E0212": "an emit name that is also a declared stream",
     DUPLICATE_EMIT_FIELD = "E0213": "two emitted fields with the same name",
     DUPLICATE_KEY = "E0214": "two key parts with the same name in `by`",
+    UNKNOWN_CLASSIFICATION = "E0215": "a classification other than public, internal or restricted",
+    EMPTY_OWNER = "E0216": "an `owner` that is an empty string",
     TYPE_MISMATCH = "E0301": "an operand or argument of the wrong type",
     NOT_BOOL = "E0302": "a condition (`where`, `having`) that is not a bool",
     KEY_TYPE_MISMATCH = "E0303": "a key whose field has different types in different streams",

@@ -126,10 +126,56 @@ impl Program {
     }
 }
 
+/// How sensitive a rule's derived events are, for routing them only to
+/// sinks cleared for it (`accepts` in the job's config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Classification {
+    Public,
+    /// A rule that declares none.
+    #[default]
+    Internal,
+    Restricted,
+}
+
+impl Classification {
+    pub const ALL: [Classification; 3] = [
+        Classification::Public,
+        Classification::Internal,
+        Classification::Restricted,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Classification::Public => "public",
+            Classification::Internal => "internal",
+            Classification::Restricted => "restricted",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+impl std::fmt::Display for Classification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Who answers for a rule's derived events and how sensitive they are.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Governance {
+    /// `owner "team"`.
+    pub owner: Option<String>,
+    pub classification: Classification,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct RulePlan {
     pub name: String,
     pub severity: Option<String>,
+    pub governance: Governance,
     pub kind: RuleKind,
     pub emit: EmitPlan,
     /// `suppress D`: drop repeats of this rule and key for D after an emission.

@@ -575,3 +575,18 @@ fn limits_are_inclusive() {
     ));
     ok("rule r\n  from payments where matches(currency, \"^[A-Z]{3}$\")\n  emit e { payment_id }\n");
 }
+
+#[test]
+fn misspelt_classification() {
+    assert_snapshot!(diagnose(
+        "rule r\n  classification restricetd\n  from payments\n  emit e { payment_id }\n"
+    ));
+}
+
+#[test]
+fn owner_without_quotes_and_empty_owner() {
+    assert_snapshot!(diagnose(
+        "rule r\n  owner fraud\n  from payments\n  emit e { payment_id }\n\
+         rule s\n  owner \"  \"\n  from payments\n  emit f { payment_id }\n"
+    ));
+}

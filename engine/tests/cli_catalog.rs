@@ -500,3 +500,32 @@ fn out_may_name_the_previous_catalog_and_is_kept_when_the_check_fails() {
     let out = check(&rules, &previous, &[]);
     assert_eq!(out.status.code(), Some(0), "{:?}", stderr_lines(&out));
 }
+
+/// Each derived event's message names its rules' owners and
+/// classifications, in the summary and as tags.
+#[test]
+fn owners_and_classifications_are_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.eddy");
+    std::fs::write(
+        &rules,
+        "stream auth ( ts timestamp, user_id string ) time ts\n\
+         rule watch owner \"fraud-ops\" classification restricted severity high\n  \
+         from auth emit seen { user_id }\n",
+    )
+    .unwrap();
+    let doc = parse(&stdout(&eddy(&["catalog", rules.to_str().unwrap()])));
+    let message = &doc["components"]["messages"]["eddy.seen"];
+    assert_eq!(
+        message["summary"].as_str().unwrap_or_default(),
+        "Emitted by rule `watch` (severity high, owner fraud-ops, restricted); \
+         one CloudEvent per line."
+    );
+    let tags: Vec<&str> = message["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(tags, ["classification:restricted", "owner:fraud-ops"]);
+}

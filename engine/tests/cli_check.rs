@@ -106,3 +106,87 @@ fn no_rule_files_is_a_usage_error() {
     let out = eddy(&["check"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A restricted rule whose events the config routes to a sink not cleared
+/// for them: `eddy check --config` and the job's startup refuse it (exit
+/// 2), naming the rule, the sink and the fix; cleared, both accept it.
+#[test]
+fn a_restricted_event_routed_to_an_uncleared_sink_is_refused() {
+    let dir = scratch("governance");
+    let rules = dir.join("rules.eddy");
+    let text = format!(
+        "{STREAMS}\nrule big\n  owner \"fraud-ops\"\n  classification restricted\n  \
+         from payments\n  where amount > 100\n  emit big {{ payment_id, amount }}\n"
+    );
+    std::fs::write(&rules, text).unwrap();
+    let data = dir.join("payments.jsonl");
+    std::fs::write(
+        &data,
+        "{\"ts\":\"2026-01-01T00:00:00Z\",\"payment_id\":\"p1\",\"amount\":500.0}\n",
+    )
+    .unwrap();
+    let config = dir.join("eddy.toml");
+    let write_config = |accepts: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "rules = [\"{}\"]\n\n[streams.payments]\ntype = \"file\"\npath = \"{}\"\n\n\
+                 [sinks.\"*\"]\ntype = \"file\"\npath = \"{}\"\n{accepts}",
+                rules.display(),
+                data.display(),
+                dir.join("out.jsonl").display()
+            ),
+        )
+        .unwrap()
+    };
+    write_config("");
+    let config_arg = config.to_str().unwrap();
+    for args in [
+        vec!["check", "--config", config_arg],
+        vec!["run", "--config", config_arg],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_eddy"))
+            .args(&args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("rule `big` emits restricted events (`big`)")
+                && stderr.contains("sink `*`")
+                && stderr.contains("accepts only public and internal")
+                && stderr.contains("[sinks.big] with accepts = [\"restricted\"]"),
+            "{args:?}: {stderr}"
+        );
+    }
+
+    write_config("accepts = [\"internal\", \"restricted\"]\n");
+    for args in [
+        vec!["check", "--config", config_arg],
+        vec!["run", "--config", config_arg],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_eddy"))
+            .args(&args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let written = std::fs::read_to_string(dir.join("out.jsonl")).unwrap();
+    assert!(written.contains("\"p1\""), "{written}");
+
+    write_config("accepts = [\"secret\"]\n");
+    let out = eddy(&["check", "--config", config_arg]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("unknown classification `secret`"),
+        "{stderr}"
+    );
+}

@@ -293,6 +293,11 @@ async fn the_security_pack_with_random_keys_on_one_partition_matches_the_file_ru
     run_on_one_instance("rekey-security-1p", Pack::Security, 1, 0x0edd_5e01).await;
 }
 
+#[tokio::test]
+async fn the_security_pack_with_random_keys_on_four_partitions_matches_the_file_run() {
+    run_on_one_instance("rekey-security-4p", Pack::Security, 4, 0x0edd_5e04).await;
+}
+
 /// Logins grouped by user and by address, privileges by user, a pattern
 /// over derived events (privilege_escalation after new_country_login), and
 /// a nested field (device.os) that must survive the re-keying.
@@ -347,23 +352,30 @@ fn the_security_sentinels_close_every_match_of_the_data() {
 
 #[tokio::test]
 async fn two_instances_repartition_the_fraud_pack_without_losing_or_repeating_events() {
-    run_on_instances("rekey-pair", 2, 0x0edd_7e22).await;
+    run_on_instances("rekey-pair", Pack::Fraud, 2, 0x0edd_7e22).await;
 }
 
 #[tokio::test]
 async fn three_instances_repartition_the_fraud_pack_without_losing_or_repeating_events() {
-    run_on_instances("rekey-trio", 3, 0x0edd_7e33).await;
+    run_on_instances("rekey-trio", Pack::Fraud, 3, 0x0edd_7e33).await;
 }
 
-/// `instances` instances of one group run the fraud pack over four
-/// randomly keyed partitions: each gets a share of every input topic, so
-/// an event is often re-keyed to a partition another instance runs. The
-/// sink holds the file run's derived events, each once.
-async fn run_on_instances(name: &str, instances: usize, seed: u64) {
+/// The security pack's chain (new_country_login, then privilege_escalation
+/// over its derived events) runs on one task of one instance, fed by the
+/// input partitions of both.
+#[tokio::test]
+async fn two_instances_repartition_the_security_pack_without_losing_or_repeating_events() {
+    run_on_instances("rekey-sec-pair", Pack::Security, 2, 0x0edd_5e22).await;
+}
+
+/// `instances` instances of one group run `pack` over four randomly keyed
+/// partitions: each gets a share of every input topic, so an event is
+/// often re-keyed to a partition another instance runs. The sink holds the
+/// file run's derived events, each once.
+async fn run_on_instances(name: &str, pack: Pack, instances: usize, seed: u64) {
     let brokers = require_broker!();
     let endpoint = require_s3!();
     let bucket = s3_support::new_bucket(&endpoint, name);
-    let pack = Pack::Fraud;
     let partitions = 4;
     let scratch = tempfile::tempdir().expect("temp dir");
     let dir = scratch.path();
@@ -391,7 +403,8 @@ async fn run_on_instances(name: &str, instances: usize, seed: u64) {
             job
         })
         .collect();
-    kafka_support::wait_until_shared(&mut jobs, &topics.inputs["auth"], partitions, JOIN_WAIT);
+    let first_input = &topics.inputs[pack.streams()[0]];
+    kafka_support::wait_until_shared(&mut jobs, first_input, partitions, JOIN_WAIT);
     topics.produce(&brokers, dir, &input.inputs);
     let mut running: Vec<&mut EddyJob> = jobs.iter_mut().collect();
     kafka_support::wait_for_events(

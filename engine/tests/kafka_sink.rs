@@ -119,6 +119,7 @@ fn takeover_output() -> (dsl::plan::Program, engine::pipeline::OutputEvent) {
         rules: vec![RulePlan {
             name: "account_takeover".into(),
             severity: Some("high".into()),
+            governance: Default::default(),
             kind: RuleKind::Simple(SimplePlan {
                 stream: "auth".into(),
                 filter: None,

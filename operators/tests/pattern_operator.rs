@@ -123,6 +123,7 @@ fn rule(pattern: &LinearPattern) -> RulePlan {
     RulePlan {
         name: "r".into(),
         severity: None,
+        governance: Default::default(),
         kind: RuleKind::Pattern(PatternPlan {
             key: Some(KeyPlan {
                 parts: vec![KeyPart {

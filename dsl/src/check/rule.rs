@@ -5,8 +5,8 @@ use crate::ast::{self, Expr as AstExpr, ExprKind as AstKind, Ident, RuleDecl};
 use crate::codes;
 use crate::diagnostic::Diagnostic;
 use crate::plan::{
-    BinaryOp, DataType, EmitPlan, Expr, ExprKind, KeyPlan, PatternPlan, RuleKind, RulePlan,
-    SimplePlan, StepPlan, StreamPlan, WindowPlan,
+    BinaryOp, Classification, DataType, EmitPlan, Expr, ExprKind, Governance, KeyPlan, PatternPlan,
+    RuleKind, RulePlan, SimplePlan, StepPlan, StreamPlan, WindowPlan,
 };
 use crate::suggest;
 
@@ -27,6 +27,7 @@ impl<'e> RuleChecker<'e, '_> {
     pub fn check(&mut self, rule: &RuleDecl) -> Option<RulePlan> {
         let before = self.diags.len();
         let severity = rule.severity.as_ref().and_then(|s| self.severity(s));
+        let governance = self.governance(rule);
         self.structure(rule);
         let kind = match (&rule.pattern, &rule.from) {
             (Some(pattern), _) => self
@@ -59,10 +60,57 @@ impl<'e> RuleChecker<'e, '_> {
         Some(RulePlan {
             name: rule.name.as_ref()?.name.clone(),
             severity,
+            governance,
             kind,
             emit,
             suppress,
         })
+    }
+
+    /// `owner` and `classification` (internal when not declared).
+    fn governance(&mut self, rule: &RuleDecl) -> Governance {
+        let owner = rule.owner.as_ref().and_then(|owner| {
+            if !owner.value.trim().is_empty() {
+                return Some(owner.value.clone());
+            }
+            self.error(
+                Diagnostic::error(
+                    codes::EMPTY_OWNER,
+                    self.file,
+                    owner.span.clone(),
+                    "`owner` names no one",
+                    "empty",
+                )
+                .with_help("name the team that answers for this rule, like `owner \"fraud-ops\"`"),
+            );
+            None
+        });
+        let classification = match &rule.classification {
+            None => Classification::default(),
+            Some(c) => Classification::parse(&c.name).unwrap_or_else(|| {
+                let names: Vec<&str> = Classification::ALL.iter().map(|c| c.name()).collect();
+                let help = suggest::did_you_mean(&c.name, &names)
+                    .map(|d| format!("{d} classifications are public, internal and restricted"))
+                    .unwrap_or_else(|| {
+                        "classifications are public, internal and restricted".into()
+                    });
+                self.error(
+                    Diagnostic::error(
+                        codes::UNKNOWN_CLASSIFICATION,
+                        self.file,
+                        c.span.clone(),
+                        format!("unknown classification `{}`", c.name),
+                        "not a classification",
+                    )
+                    .with_help(help),
+                );
+                Classification::default()
+            }),
+        };
+        Governance {
+            owner,
+            classification,
+        }
     }
 
     fn error(&mut self, d: Diagnostic) {

@@ -19,6 +19,11 @@ pub const CLAUSE_KEYWORDS: &[&str] = &[
     "severity", "from", "by", "pattern", "within", "window", "having", "emit", "suppress",
 ];
 
+/// Words that start a rule clause where a clause may start, but are also
+/// common field names (`payments.owner`): they end no expression or emit
+/// early, as the words above do.
+pub const SOFT_CLAUSE_KEYWORDS: &[&str] = &["owner", "classification"];
+
 /// Words that start a top-level item.
 pub const ITEM_KEYWORDS: &[&str] = &["rule", "stream"];
 
@@ -295,6 +300,21 @@ impl<'a> Parser<'a> {
             let tok = self.bump();
             Ok(Ident {
                 name: self.text(&tok).to_string(),
+                span: tok.span,
+            })
+        } else {
+            self.expected(what)
+        }
+    }
+
+    /// A string literal, unescaped (see `lexer::unescape`; a bad escape is
+    /// kept as written: it is reported where strings are values).
+    fn string(&mut self, what: &str) -> PResult<Spanned<String>> {
+        if self.peek_kind() == TokenKind::Str {
+            let tok = self.bump();
+            let (value, _) = crate::lexer::unescape(self.text(&tok));
+            Ok(Spanned {
+                value,
                 span: tok.span,
             })
         } else {

@@ -1,6 +1,6 @@
 //! `rule NAME` and its clauses, in any order, each at most once.
 
-use super::{PResult, Parser, CLAUSE_KEYWORDS};
+use super::{PResult, Parser, CLAUSE_KEYWORDS, SOFT_CLAUSE_KEYWORDS};
 use crate::ast::{
     ByClause, EmitDecl, EmitFieldDecl, FromClause, KeyDecl, PatternClause, RuleDecl, Spanned,
     WindowDecl,
@@ -34,7 +34,11 @@ impl Parser<'_> {
                 rule.end = Some((self.describe(&tok), self.span_of(&tok)));
                 break;
             }
-            let Some(clause) = CLAUSE_KEYWORDS.iter().find(|k| **k == word) else {
+            let Some(clause) = CLAUSE_KEYWORDS
+                .iter()
+                .chain(SOFT_CLAUSE_KEYWORDS)
+                .find(|k| **k == word)
+            else {
                 self.unknown_clause();
                 continue;
             };
@@ -65,11 +69,13 @@ impl Parser<'_> {
         let tok = self.peek().clone();
         let found = self.describe(&tok);
         let mut help =
-            "clauses are: severity, from, by, pattern, within, window, having, emit, suppress"
+            "clauses are: severity, owner, classification, from, by, pattern, within, window, \
+             having, emit, suppress"
                 .to_string();
         if tok.kind == TokenKind::Ident {
             let text = self.text(&tok);
             let mut words = CLAUSE_KEYWORDS.to_vec();
+            words.extend(SOFT_CLAUSE_KEYWORDS);
             words.push("where");
             if let Some(s) = suggest::closest(text, words.iter()) {
                 help = format!("did you mean `{s}`?");
@@ -94,6 +100,8 @@ impl Parser<'_> {
     fn clause_already_present(&self, rule: &RuleDecl, word: &str) -> bool {
         match word {
             "severity" => rule.severity.is_some(),
+            "owner" => rule.owner.is_some(),
+            "classification" => rule.classification.is_some(),
             "from" => rule.from.is_some(),
             "by" => rule.by.is_some(),
             "pattern" => rule.pattern.is_some(),
@@ -111,6 +119,13 @@ impl Parser<'_> {
         match word {
             "severity" => {
                 rule.severity = Some(self.ident("a severity (low, medium, high or critical)")?)
+            }
+            "owner" => {
+                rule.owner = Some(self.string("the owning team in quotes, like \"fraud-ops\"")?)
+            }
+            "classification" => {
+                rule.classification =
+                    Some(self.ident("a classification (public, internal or restricted)")?)
             }
             "from" => {
                 let stream = self.ident("a stream name after `from`")?;

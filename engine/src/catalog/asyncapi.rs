@@ -91,6 +91,16 @@ pub struct Message {
     pub payload: Reference,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bindings: Option<Value>,
+    /// Who answers for it (`owner:TEAM`) and how sensitive it is
+    /// (`classification:NAME`), from its rules; none for input streams.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+}
+
+/// An AsyncAPI tag.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Tag {
+    pub name: String,
 }
 
 /// `$ref: '#/...'`.
@@ -342,6 +352,7 @@ fn input_message(input: &InputStream) -> Message {
         headers: None,
         payload: Reference::schema(&input.name),
         bindings,
+        tags: Vec::new(),
     }
 }
 
@@ -384,9 +395,25 @@ fn event_message(event: &DerivedEvent) -> Message {
     let rules: Vec<String> = event
         .producers
         .iter()
-        .map(|p| match &p.severity {
-            Some(severity) => format!("`{}` (severity {severity})", p.rule),
-            None => format!("`{}`", p.rule),
+        .map(|p| {
+            let mut about = Vec::new();
+            if let Some(severity) = &p.severity {
+                about.push(format!("severity {severity}"));
+            }
+            if let Some(owner) = &p.owner {
+                about.push(format!("owner {owner}"));
+            }
+            about.push(p.classification.to_string());
+            format!("`{}` ({})", p.rule, about.join(", "))
+        })
+        .collect();
+    let tags: std::collections::BTreeSet<Tag> = event
+        .producers
+        .iter()
+        .flat_map(|p| {
+            let owner = p.owner.as_ref().map(|o| format!("owner:{o}"));
+            let class = Some(format!("classification:{}", p.classification));
+            owner.into_iter().chain(class).map(|name| Tag { name })
         })
         .collect();
     let (layout, content_type, headers, payload) = match &event.sink {
@@ -435,6 +462,7 @@ fn event_message(event: &DerivedEvent) -> Message {
         headers,
         payload,
         bindings,
+        tags: tags.into_iter().collect(),
     }
 }
 

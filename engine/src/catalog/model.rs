@@ -2,7 +2,7 @@
 //! the input streams the rules read, where each comes from, and every
 //! derived event with its fields, the rules that emit it and its sink.
 
-use dsl::plan::{Field, Program, RuleKind};
+use dsl::plan::{Classification, Field, Program, RuleKind};
 
 use crate::config::{Config, SinkTarget, StreamSource, TimestampSource};
 
@@ -102,6 +102,9 @@ impl DerivedEvent {
 pub struct Producer {
     pub rule: String,
     pub severity: Option<String>,
+    /// `owner "team"`.
+    pub owner: Option<String>,
+    pub classification: Classification,
     /// `by ...`: the event's `subject` is the key.
     pub keyed: bool,
     /// A window rule: the data carries `window`.
@@ -171,6 +174,8 @@ fn events(program: &Program, config: &Config) -> Vec<DerivedEvent> {
         let producer = Producer {
             rule: rule.name.clone(),
             severity: rule.severity.clone(),
+            owner: rule.governance.owner.clone(),
+            classification: rule.governance.classification,
             keyed: rule.key().is_some(),
             windowed: matches!(rule.kind, RuleKind::Window(_)),
         };

@@ -276,6 +276,7 @@ pub async fn run(
         metrics: metrics.clone(),
         topology,
         layout,
+        config: config.clone(),
     };
     let mut watch = RuleWatch::new(&reloader.files);
     let mut hangups = hangup_signals();
@@ -379,6 +380,8 @@ struct Reloader {
     /// The layout the job started with: its internal topics are the ones
     /// the consumer reads and the forwarder writes.
     layout: JobLayout,
+    /// For the sinks new rules' events would go to.
+    config: Config,
 }
 
 impl Reloader {
@@ -398,6 +401,10 @@ impl Reloader {
         };
         if new.rules.fingerprint == self.catalog.ruleset() {
             tracing::info!("reload ({trigger}): the rules are unchanged");
+            return None;
+        }
+        if let Err(refusal) = self.config.check_routing(&new.program) {
+            refused(&self.metrics, &refusal);
             return None;
         }
         if !JobLayout::plan(&new.program, &self.topology).same_topics(&self.layout) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use dsl::plan::{Millis, Program};
 
-use crate::driver::{Observer, RunError, Task, TaskId};
+use crate::driver::{task_name, Observer, RunError, Task, TaskId};
 use crate::metrics::Metrics;
 use crate::pipeline::reload::RuleChange;
 use crate::reject::RejectReason;
@@ -54,26 +54,28 @@ impl Observer for JobObserver {
         from: u64,
         changes: &[(String, RuleChange)],
     ) {
+        let task = task_name(task);
         tracing::info!(
-            "partition {task}: checkpoint {from} was written by other rules; \
+            "{task}: checkpoint {from} was written by other rules; \
              carrying its state over as a reload would"
         );
         for (rule, change) in changes {
-            tracing::info!("partition {task}: rule {rule}: {}", change.describe());
+            tracing::info!("{task}: rule {rule}: {}", change.describe());
         }
     }
 
     fn task_started(&mut self, task: TaskId, resumed_from: Option<u64>) {
         if let Some(id) = resumed_from {
-            tracing::info!("partition {task}: resumed from checkpoint {id}");
+            tracing::info!("{}: resumed from checkpoint {id}", task_name(task));
         }
     }
 
     fn task_fenced(&mut self, task: TaskId) {
         tracing::warn!(
-            "partition {task}: another instance has taken its checkpoints over, so this one \
+            "{}: another instance has taken its checkpoints over, so this one \
              no longer owns it: dropped without storing its state (the new owner replays from \
-             its own checkpoint); its input is left to the new owner"
+             its own checkpoint); its input is left to the new owner",
+            task_name(task)
         );
     }
 
@@ -85,8 +87,10 @@ impl Observer for JobObserver {
     fn checkpointed(&mut self, tasks: &[TaskId], took: Duration, bytes: u64) {
         self.checkpoints += 1;
         self.metrics.checkpoint(took, bytes);
+        let tasks: Vec<String> = tasks.iter().map(|&t| task_name(t)).collect();
         tracing::info!(
-            "checkpoint of partitions {tasks:?} stored and committed: {bytes} bytes of state in {} ms",
+            "checkpoint of {} stored and committed: {bytes} bytes of state in {} ms",
+            tasks.join(", "),
             took.as_millis()
         );
     }

@@ -19,7 +19,7 @@ use tokio::runtime::Handle;
 use super::JobError;
 use crate::checkpoint::SourceOffset;
 use crate::config::{Config, DeadLetterTarget, SinkTarget};
-use crate::driver::{DeadLetterOutput, EventSink, TaskId};
+use crate::driver::{task_name, DeadLetterOutput, EventSink, TaskId};
 use crate::kafka::written::written_ids;
 use crate::kafka::{KafkaConnectorError, KafkaDeadLetter, KafkaSink, RejectedMessage};
 use crate::pipeline::OutputEvent;
@@ -248,8 +248,9 @@ impl EventSink for JobSinks {
         self.replays.remove(&task);
         if !written.ids.is_empty() {
             tracing::info!(
-                "partition {task}: {} derived events after its checkpoint are written \
+                "{}: {} derived events after its checkpoint are written \
                  already; they will not be written again",
+                task_name(task),
                 written.ids.len()
             );
             self.replays.insert(

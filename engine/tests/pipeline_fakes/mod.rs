@@ -61,6 +61,7 @@ pub fn rule(name: &str, kind: RuleKind, emit: &str) -> RulePlan {
     RulePlan {
         name: name.into(),
         severity: None,
+        governance: Default::default(),
         kind,
         emit: EmitPlan {
             name: emit.into(),

@@ -142,6 +142,7 @@ pub fn rule(kind: RuleKind, emit: EmitPlan, suppress: Option<Millis>) -> RulePla
     RulePlan {
         name: "r".into(),
         severity: None,
+        governance: Default::default(),
         kind,
         emit,
         suppress,

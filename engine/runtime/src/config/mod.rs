@@ -57,16 +57,18 @@
 pub mod duration;
 pub mod env;
 pub mod error;
+pub mod governance;
 pub mod location;
 mod raw;
 
 pub use raw::dotted_key;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use dsl::plan::Classification;
 use serde::Deserialize;
 
 pub use error::{ConfigError, Location};
@@ -109,6 +111,9 @@ pub struct Config {
     /// Derived-event name, or [`ANY_EVENT`], to where it goes. Without any
     /// entry every derived event goes to stdout.
     pub sinks: BTreeMap<String, SinkTarget>,
+    /// Per `[sinks]` entry that says: the classifications of derived
+    /// events it accepts (see [`governance`]; others accept the default).
+    pub sink_accepts: BTreeMap<String, BTreeSet<Classification>>,
     /// Where rejected input goes; `None` counts and logs rejections only.
     pub dead_letter: Option<DeadLetterTarget>,
     /// A partition with no message for this long no longer holds its
@@ -335,6 +340,7 @@ impl Default for Config {
             checkpoint: CheckpointConfig::default(),
             streams: BTreeMap::new(),
             sinks: BTreeMap::new(),
+            sink_accepts: BTreeMap::new(),
             dead_letter: None,
             idle_partition_timeout: DEFAULT_IDLE_PARTITION_TIMEOUT,
             max_message_bytes: nonzero(DEFAULT_MAX_MESSAGE_BYTES),
@@ -388,7 +394,7 @@ impl Config {
     }
 
     /// [`Config::check_names`] against `program`'s declared streams and
-    /// emitted events.
+    /// emitted events, then [`Config::check_routing`].
     pub fn check_against(&self, program: &dsl::plan::Program) -> Result<(), ConfigError> {
         let declared: Vec<&str> = program
             .catalog
@@ -398,7 +404,8 @@ impl Config {
             .map(|s| s.name.as_str())
             .collect();
         let emitted: Vec<&str> = program.rules.iter().map(|r| r.emit.name.as_str()).collect();
-        self.check_names(&declared, &emitted)
+        self.check_names(&declared, &emitted)?;
+        self.check_routing(program)
     }
 
     /// Checks the stream and sink names against the rules: every

@@ -2,12 +2,13 @@
 //! stream, sink and dead-letter tables are read as flat tables with a
 //! `type` key and checked here, so every error names its key and line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use dsl::plan::Classification;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
@@ -104,6 +105,8 @@ struct RawSink {
     topic: Option<String>,
     mode: Option<CloudEventMode>,
     path: Option<PathBuf>,
+    /// Classifications of derived events it is cleared for.
+    accepts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -167,10 +170,18 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         streams.insert(name, source);
     }
     let mut sinks = BTreeMap::new();
+    let mut sink_accepts = BTreeMap::new();
     for (name, spanned) in raw.sinks {
         let start = spanned.span().start;
         locations.sinks.insert(name.clone(), errors.location(start));
-        let target = sink_target(&errors, &name, start, spanned.into_inner())?;
+        let mut raw_sink = spanned.into_inner();
+        if let Some(accepts) = raw_sink.accepts.take() {
+            sink_accepts.insert(
+                name.clone(),
+                classifications(&errors, &name, start, &accepts)?,
+            );
+        }
+        let target = sink_target(&errors, &name, start, raw_sink)?;
         sinks.insert(name, target);
     }
     let dead_letter = raw
@@ -187,6 +198,7 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         checkpoint: raw.checkpoint,
         streams,
         sinks,
+        sink_accepts,
         dead_letter,
         idle_partition_timeout: raw.idle_partition_timeout,
         max_message_bytes: raw.max_message_bytes,
@@ -265,6 +277,30 @@ fn stream_source(
             }))
         }
     }
+}
+
+/// A sink's `accepts`: known classifications only.
+fn classifications(
+    errors: &Errors<'_>,
+    name: &str,
+    start: usize,
+    accepts: &[String],
+) -> Result<BTreeSet<Classification>, ConfigError> {
+    accepts
+        .iter()
+        .map(|c| {
+            Classification::parse(c).ok_or_else(|| {
+                errors.at(
+                    Some(start),
+                    &format!("sinks.{name}.accepts"),
+                    format!(
+                        "unknown classification `{c}`; classifications are public, internal \
+                         and restricted"
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 fn sink_target(

@@ -52,7 +52,8 @@ use partitioned::PartitionError;
 pub use sink::{DeadLetterOutput, EventSink};
 pub use source::{MessageOrigin, Origins, Source, SourceBatch, SourceEvent};
 pub use task::{
-    task_group, task_id, task_partition, Pipelines, Task, TaskId, TaskShape, TASK_GROUP_STRIDE,
+    task_group, task_id, task_name, task_partition, Pipelines, Task, TaskId, TaskShape,
+    TASK_GROUP_STRIDE,
 };
 
 /// Errors that stop a run.

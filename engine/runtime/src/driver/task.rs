@@ -40,6 +40,14 @@ pub fn task_partition(task: TaskId) -> i32 {
     task % TASK_GROUP_STRIDE
 }
 
+/// Task `task` as logs name it: `partition N`, or `partition N of group G`.
+pub fn task_name(task: TaskId) -> String {
+    match task_group(task) {
+        0 => format!("partition {task}"),
+        group => format!("partition {} of group {group}", task_partition(task)),
+    }
+}
+
 /// What one task runs: the input streams it reads and, per rule index of
 /// the program, whether it runs that rule.
 #[derive(Debug, Clone, PartialEq, Eq)]

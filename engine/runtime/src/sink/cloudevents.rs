@@ -240,6 +240,7 @@ mod tests {
             rules: vec![RulePlan {
                 name: "takeover".into(),
                 severity: severity.map(String::from),
+                governance: Default::default(),
                 kind: RuleKind::Simple(SimplePlan {
                     stream: "auth".into(),
                     filter: None,
