@@ -24,10 +24,13 @@ pub enum RejectReason {
     /// An object of the line names the same key twice: readers disagree on
     /// which value counts, so none is used.
     DuplicateField,
+    /// Not input but a derived event: its sink (a webhook) refused it, or
+    /// could not be reached, after every retry.
+    Undeliverable,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 8] = [
+    pub const ALL: [RejectReason; 9] = [
         RejectReason::MalformedJson,
         RejectReason::MissingField,
         RejectReason::WrongType,
@@ -36,6 +39,7 @@ impl RejectReason {
         RejectReason::Late,
         RejectReason::Future,
         RejectReason::DuplicateField,
+        RejectReason::Undeliverable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +52,7 @@ impl RejectReason {
             RejectReason::Late => "late",
             RejectReason::Future => "future",
             RejectReason::DuplicateField => "duplicate_field",
+            RejectReason::Undeliverable => "undeliverable",
         }
     }
 }

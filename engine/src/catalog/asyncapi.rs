@@ -26,7 +26,7 @@ use super::cloudevent::{
 };
 use super::model::{Catalog, DerivedEvent, InputStream};
 use super::schema::{self, Direction};
-use crate::config::{CloudEventMode, SinkTarget, StreamSource};
+use crate::config::{CloudEventMode, SinkTarget, StreamSource, WebhookMode};
 
 pub const ASYNCAPI_VERSION: &str = "3.0.0";
 /// The version of the Kafka bindings used for message keys.
@@ -137,6 +137,8 @@ enum Place {
     Kafka(String),
     File(String),
     Stdout,
+    /// A webhook's URL.
+    Http(String),
 }
 
 impl Place {
@@ -152,6 +154,7 @@ impl Place {
             SinkTarget::Kafka { topic, .. } => Place::Kafka(topic.clone()),
             SinkTarget::File { path } => Place::File(path.display().to_string()),
             SinkTarget::Stdout => Place::Stdout,
+            SinkTarget::Http(webhook) => Place::Http(webhook.url.clone()),
         }
     }
 
@@ -160,6 +163,7 @@ impl Place {
             Place::Kafka(topic) => topic,
             Place::File(path) => path,
             Place::Stdout => "stdout",
+            Place::Http(url) => url,
         }
     }
 
@@ -168,6 +172,7 @@ impl Place {
             Place::Kafka(topic) => format!("Kafka topic `{topic}`"),
             Place::File(path) => format!("JSON-lines file `{path}`"),
             Place::Stdout => "eddy's standard output, as JSON lines".into(),
+            Place::Http(url) => format!("webhook `{url}` (HTTP POST)"),
         }
     }
 }
@@ -435,6 +440,26 @@ fn event_message(event: &DerivedEvent) -> Message {
             None,
             Reference::schema(&component),
         ),
+        Some(SinkTarget::Http(webhook)) => match webhook.mode {
+            WebhookMode::Binary => (
+                "HTTP binary mode: the attributes are `ce-*` headers and the body is the `data`",
+                JSON,
+                None,
+                Reference::schema(&format!("{component}.data")),
+            ),
+            WebhookMode::Structured => (
+                "HTTP structured mode: the body is the whole CloudEvent",
+                CLOUDEVENTS_JSON,
+                None,
+                Reference::schema(&component),
+            ),
+            WebhookMode::Batch => (
+                "HTTP batched mode: the body is a JSON array of CloudEvents",
+                "application/cloudevents-batch+json",
+                None,
+                Reference::schema(&component),
+            ),
+        },
         Some(SinkTarget::Stdout | SinkTarget::File { .. }) => (
             "one CloudEvent per line",
             CLOUDEVENTS_JSON,

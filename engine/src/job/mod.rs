@@ -108,6 +108,8 @@ pub enum JobError {
         first: String,
         second: String,
     },
+    #[error("the webhook signing secret in ${var} {problem}")]
+    WebhookSecret { var: String, problem: String },
     #[error("the shutdown did not finish within {0:?}; offsets after the last checkpoint were not committed")]
     DrainTimeout(Duration),
     #[error("cannot start the driver thread: {0}")]

@@ -5,6 +5,9 @@
 //! files are flushed (files also synced). Nothing handed over before a
 //! barrier is lost once the barrier has passed.
 //!
+//! A webhook's deliveries all end before the barrier passes: accepted
+//! (2xx), or dead-lettered with the last error after their retries.
+//!
 //! Kafka sinks write each derived event once across a crash: checkpoints
 //! record where the sink topics ended, and a task restored from one drops
 //! the events it derives again that the topics already hold after that
@@ -18,13 +21,15 @@ use tokio::runtime::Handle;
 
 use super::JobError;
 use crate::checkpoint::SourceOffset;
-use crate::config::{Config, DeadLetterTarget, SinkTarget};
+use crate::config::{Config, DeadLetterTarget, SinkTarget, WebhookMode, WebhookTarget};
 use crate::driver::{task_name, DeadLetterOutput, EventSink, TaskId};
+use crate::kafka::cloudevent::DEFAULT_DATA_CONTENT_TYPE;
 use crate::kafka::written::written_ids;
 use crate::kafka::{KafkaConnectorError, KafkaDeadLetter, KafkaSink, RejectedMessage};
 use crate::pipeline::OutputEvent;
-use crate::reject::SourcedRejection;
+use crate::reject::{RejectReason, Rejection, SourcedRejection};
 use crate::sink::{dead_letter, CloudEventEncoder, CloudEventLines, LineWriter, SinkError};
+use webhook::{Mode, Outgoing, RetryPolicy, Signer, Undelivered, WebhookSettings, WebhookSink};
 
 /// Unacknowledged Kafka messages at most before the job waits for acks: a
 /// slow broker slows consumption instead of growing memory.
@@ -40,6 +45,7 @@ enum Sink {
     Kafka(KafkaSink),
     /// Stdout, or a file appended to (a restarted job goes on writing it).
     Lines(CloudEventLines),
+    Webhook(WebhookSink),
 }
 
 /// The derived-event sinks of a job, one per target, and which rule goes
@@ -56,6 +62,9 @@ pub struct JobSinks {
     events_out: u64,
     /// Per restored task still replaying events a sink topic holds already.
     replays: HashMap<TaskId, Replay>,
+    /// Where events a webhook could not take go: the job's dead-letter
+    /// output, opened once a webhook sink is.
+    undeliverable: Option<JobDeadLetter>,
 }
 
 /// What a restored task derived after its checkpoint and a sink topic
@@ -93,6 +102,7 @@ impl JobSinks {
             sinks: Vec::new(),
             events_out: 0,
             replays: HashMap::new(),
+            undeliverable: None,
         };
         sinks.route(program)?;
         Ok(sinks)
@@ -134,6 +144,13 @@ impl JobSinks {
             SinkTarget::File { path } => {
                 Sink::Lines(lines(LineWriter::append(path).map_err(JobError::Output)?))
             }
+            SinkTarget::Http(target) => {
+                if self.undeliverable.is_none() {
+                    self.undeliverable =
+                        Some(JobDeadLetter::open(self.runtime.clone(), &self.config)?);
+                }
+                Sink::Webhook(webhook_sink(target)?)
+            }
         });
         self.targets.push(target.clone());
         Ok(self.sinks.len() - 1)
@@ -151,6 +168,7 @@ impl JobSinks {
             .map(|s| match s {
                 Sink::Kafka(k) => format!("kafka topic {}", k.topic()),
                 Sink::Lines(l) => l.name().display().to_string(),
+                Sink::Webhook(w) => format!("webhook {}", w.url()),
             })
             .collect()
     }
@@ -194,16 +212,23 @@ impl EventSink for JobSinks {
                     })
                     .map_err(SinkError::connector)?,
                 Sink::Lines(lines) => lines.write(std::slice::from_ref(event))?,
+                Sink::Webhook(webhook) => {
+                    let outgoing = outgoing(&self.encoder, event);
+                    self.runtime.block_on(webhook.send(outgoing));
+                }
             }
         }
         Ok(())
     }
 
-    /// Lines reach their files; Kafka messages are on their way already.
+    /// Lines reach their files, a webhook's batch goes out; Kafka messages
+    /// are on their way already.
     fn flush(&mut self) -> Result<(), SinkError> {
         for sink in &mut self.sinks {
-            if let Sink::Lines(lines) = sink {
-                lines.flush()?;
+            match sink {
+                Sink::Lines(lines) => lines.flush()?,
+                Sink::Webhook(webhook) => self.runtime.block_on(webhook.flush()),
+                Sink::Kafka(_) => {}
             }
         }
         Ok(())
@@ -219,6 +244,12 @@ impl EventSink for JobSinks {
                         .map_err(SinkError::connector)?;
                 }
                 Sink::Lines(lines) => lines.barrier()?,
+                Sink::Webhook(webhook) => {
+                    let undelivered = self.runtime.block_on(webhook.barrier());
+                    if let Some(dead_letter) = self.undeliverable.as_mut() {
+                        dead_letter_undelivered(dead_letter, webhook.url(), &undelivered)?;
+                    }
+                }
             }
         }
         Ok(())
@@ -268,6 +299,98 @@ impl EventSink for JobSinks {
     fn replaying_from(&self, task: TaskId) -> Option<Vec<SourceOffset>> {
         self.replays.get(&task).map(|replay| replay.from.clone())
     }
+}
+
+/// A webhook sink for `target`, its signing secret read from the
+/// environment variable it names.
+fn webhook_sink(target: &WebhookTarget) -> Result<WebhookSink, JobError> {
+    let signer = match &target.secret_env {
+        None => None,
+        Some(var) => {
+            let secret = std::env::var(var).map_err(|_| JobError::WebhookSecret {
+                var: var.clone(),
+                problem: "is not set".into(),
+            })?;
+            Some(Signer::new(&secret).map_err(|e| JobError::WebhookSecret {
+                var: var.clone(),
+                problem: e.to_string(),
+            })?)
+        }
+    };
+    WebhookSink::new(WebhookSettings {
+        url: target.url.clone(),
+        mode: match target.mode {
+            WebhookMode::Binary => Mode::Binary,
+            WebhookMode::Structured => Mode::Structured,
+            WebhookMode::Batch => Mode::Batch,
+        },
+        timeout: target.timeout,
+        retry: RetryPolicy {
+            max_attempts: target.max_attempts,
+            ..RetryPolicy::default()
+        },
+        concurrency: target.concurrency,
+        max_batch: target.max_batch,
+        signer,
+    })
+    .map_err(|e| JobError::Output(SinkError::connector(e)))
+}
+
+/// `event` encoded as a webhook request carries it (both modes).
+fn outgoing(encoder: &CloudEventEncoder, event: &OutputEvent) -> Outgoing {
+    let mut structured = Vec::new();
+    let data = encoder.encode(event, &mut structured);
+    Outgoing {
+        id: event.meta.id.clone(),
+        data: structured[data].to_vec(),
+        attributes: encoder
+            .attributes(event)
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect(),
+        data_content_type: DEFAULT_DATA_CONTENT_TYPE.to_string(),
+        structured: structured.trim_ascii_end().to_vec(),
+    }
+}
+
+/// Events a webhook could not take, each to the dead-letter output with
+/// the last error (counted and logged, whatever the output).
+fn dead_letter_undelivered(
+    dead_letter: &mut JobDeadLetter,
+    url: &str,
+    undelivered: &[Undelivered],
+) -> Result<(), SinkError> {
+    let count: usize = undelivered.iter().map(|u| u.events.len()).sum();
+    if count == 0 {
+        return Ok(());
+    }
+    let source: std::sync::Arc<str> = std::sync::Arc::from(format!("webhook {url}"));
+    for failed in undelivered {
+        for event in &failed.events {
+            let kind = event
+                .attributes
+                .iter()
+                .find(|(name, _)| name == "type")
+                .map_or("", |(_, value)| value.as_str());
+            let record = SourcedRejection {
+                source: source.clone(),
+                rejection: Rejection {
+                    line: 0,
+                    reason: RejectReason::Undeliverable,
+                    detail: format!("{url}: {}", failed.error),
+                    raw: event.structured.clone(),
+                },
+                record: None,
+            };
+            dead_letter.reject(0, kind, &record)?;
+        }
+    }
+    dead_letter.flush()?;
+    tracing::warn!(
+        "webhook {url}: {count} derived events not delivered ({}); sent to the dead-letter output",
+        undelivered[0].error
+    );
+    Ok(())
 }
 
 /// The job's dead-letter output.

@@ -300,9 +300,54 @@ pub enum TimestampSource {
 /// Where derived events go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkTarget {
-    Kafka { topic: String, mode: CloudEventMode },
+    Kafka {
+        topic: String,
+        mode: CloudEventMode,
+    },
     Stdout,
-    File { path: PathBuf },
+    File {
+        path: PathBuf,
+    },
+    /// A webhook: CloudEvents POSTed over HTTP.
+    Http(WebhookTarget),
+}
+
+/// `type = "http"`: where and how derived events are POSTed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookTarget {
+    pub url: String,
+    pub mode: WebhookMode,
+    /// Bound on one attempt (default 10 s).
+    pub timeout: Duration,
+    /// Attempts per request at most, retries included (default 8).
+    pub max_attempts: u32,
+    /// Requests under way at most (default 8).
+    pub concurrency: usize,
+    /// Events per request at most in batch mode (default 100).
+    pub max_batch: usize,
+    /// The environment variable holding the Standard Webhooks signing
+    /// secret (`whsec_...`); never the secret itself in the file.
+    pub secret_env: Option<String>,
+}
+
+impl WebhookTarget {
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+    pub const DEFAULT_CONCURRENCY: usize = 8;
+    pub const DEFAULT_MAX_BATCH: usize = 100;
+}
+
+/// How a webhook request carries derived events (the CloudEvents HTTP
+/// protocol binding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WebhookMode {
+    /// One event per request, attributes in `ce-*` headers (default).
+    #[default]
+    Binary,
+    /// One event per request, the whole CloudEvent as the body.
+    Structured,
+    /// Several events per request, a JSON array of CloudEvents.
+    Batch,
 }
 
 /// How a derived event is laid out in a Kafka message (the CloudEvents

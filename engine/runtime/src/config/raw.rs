@@ -17,8 +17,8 @@ use super::error::{ConfigError, Location};
 use super::{
     duration, CheckpointConfig, CloudEventMode, Config, DeadLetterTarget, FileStream, Format,
     KafkaConfig, KafkaStream, KeyLocations, LimitsConfig, LogFormat, MetricsConfig, SinkTarget,
-    StreamSource, TimestampSource, DEFAULT_CHANNEL_CAPACITY, DEFAULT_IDLE_PARTITION_TIMEOUT,
-    DEFAULT_MAX_MESSAGE_BYTES,
+    StreamSource, TimestampSource, WebhookMode, WebhookTarget, DEFAULT_CHANNEL_CAPACITY,
+    DEFAULT_IDLE_PARTITION_TIMEOUT, DEFAULT_MAX_MESSAGE_BYTES,
 };
 
 #[derive(Deserialize)]
@@ -95,6 +95,7 @@ enum SinkKind {
     Kafka,
     Stdout,
     File,
+    Http,
 }
 
 #[derive(Deserialize)]
@@ -103,8 +104,16 @@ struct RawSink {
     #[serde(rename = "type")]
     kind: SinkKind,
     topic: Option<String>,
-    mode: Option<CloudEventMode>,
+    /// `binary` or `structured` (kafka, http), `batch` (http).
+    mode: Option<String>,
     path: Option<PathBuf>,
+    url: Option<String>,
+    /// A duration, as `timeout = "5s"`.
+    timeout: Option<String>,
+    max_attempts: Option<u32>,
+    concurrency: Option<NonZeroUsize>,
+    max_batch: Option<NonZeroUsize>,
+    secret_env: Option<String>,
     /// Classifications of derived events it is cleared for.
     accepts: Option<Vec<String>>,
 }
@@ -317,38 +326,107 @@ fn sink_target(
             format!("only a {kind} sink has this setting"),
         )
     };
+    let http_only = [
+        ("url", raw.url.is_some()),
+        ("timeout", raw.timeout.is_some()),
+        ("max_attempts", raw.max_attempts.is_some()),
+        ("concurrency", raw.concurrency.is_some()),
+        ("max_batch", raw.max_batch.is_some()),
+        ("secret_env", raw.secret_env.is_some()),
+    ];
+    let forbid = |fields: &[(&str, bool)], kind: &str| -> Result<(), ConfigError> {
+        match fields.iter().find(|(_, set)| *set) {
+            Some((field, _)) => Err(only(field, kind)),
+            None => Ok(()),
+        }
+    };
+    let mode = |allowed: &[&str]| -> Result<Option<String>, ConfigError> {
+        match raw.mode.as_deref() {
+            Some(mode) if !allowed.contains(&mode) => Err(errors.at(
+                Some(start),
+                &key("mode"),
+                format!("unknown mode `{mode}`; it is one of {}", allowed.join(", ")),
+            )),
+            other => Ok(other.map(str::to_string)),
+        }
+    };
     match raw.kind {
         SinkKind::Kafka => {
-            if raw.path.is_some() {
-                return Err(only("path", "file"));
-            }
+            forbid(&[("path", raw.path.is_some())], "file")?;
+            forbid(&http_only, "http")?;
             let topic = non_empty(errors, start, &key("topic"), raw.topic)?.ok_or_else(|| {
                 errors.at(Some(start), &key("topic"), "a kafka sink needs a `topic`")
             })?;
             Ok(SinkTarget::Kafka {
                 topic,
-                mode: raw.mode.unwrap_or_default(),
+                mode: match mode(&["binary", "structured"])?.as_deref() {
+                    Some("structured") => CloudEventMode::Structured,
+                    _ => CloudEventMode::Binary,
+                },
             })
         }
         SinkKind::Stdout => {
-            if raw.topic.is_some() || raw.mode.is_some() {
-                let field = if raw.topic.is_some() { "topic" } else { "mode" };
-                return Err(only(field, "kafka"));
-            }
-            if raw.path.is_some() {
-                return Err(only("path", "file"));
-            }
+            forbid(
+                &[("topic", raw.topic.is_some()), ("mode", raw.mode.is_some())],
+                "kafka or http",
+            )?;
+            forbid(&[("path", raw.path.is_some())], "file")?;
+            forbid(&http_only, "http")?;
             Ok(SinkTarget::Stdout)
         }
         SinkKind::File => {
-            if raw.topic.is_some() || raw.mode.is_some() {
-                let field = if raw.topic.is_some() { "topic" } else { "mode" };
-                return Err(only(field, "kafka"));
-            }
+            forbid(
+                &[("topic", raw.topic.is_some()), ("mode", raw.mode.is_some())],
+                "kafka or http",
+            )?;
+            forbid(&http_only, "http")?;
             let path = raw.path.ok_or_else(|| {
                 errors.at(Some(start), &key("path"), "a file sink needs a `path`")
             })?;
             Ok(SinkTarget::File { path })
+        }
+        SinkKind::Http => {
+            forbid(&[("topic", raw.topic.is_some())], "kafka")?;
+            forbid(&[("path", raw.path.is_some())], "file")?;
+            let url = non_empty(errors, start, &key("url"), raw.url.clone())?
+                .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+                .ok_or_else(|| {
+                    errors.at(
+                        Some(start),
+                        &key("url"),
+                        "an http sink needs a `url` starting with http:// or https://",
+                    )
+                })?;
+            let timeout = match &raw.timeout {
+                None => WebhookTarget::DEFAULT_TIMEOUT,
+                Some(text) => duration::parse_duration(text).ok_or_else(|| {
+                    errors.at(
+                        Some(start),
+                        &key("timeout"),
+                        format!("`{text}` is not a duration like \"10s\" or \"500ms\""),
+                    )
+                })?,
+            };
+            Ok(SinkTarget::Http(WebhookTarget {
+                url,
+                mode: match mode(&["binary", "structured", "batch"])?.as_deref() {
+                    Some("structured") => WebhookMode::Structured,
+                    Some("batch") => WebhookMode::Batch,
+                    _ => WebhookMode::Binary,
+                },
+                timeout,
+                max_attempts: raw
+                    .max_attempts
+                    .unwrap_or(WebhookTarget::DEFAULT_MAX_ATTEMPTS)
+                    .max(1),
+                concurrency: raw
+                    .concurrency
+                    .map_or(WebhookTarget::DEFAULT_CONCURRENCY, NonZeroUsize::get),
+                max_batch: raw
+                    .max_batch
+                    .map_or(WebhookTarget::DEFAULT_MAX_BATCH, NonZeroUsize::get),
+                secret_env: non_empty(errors, start, &key("secret_env"), raw.secret_env)?,
+            }))
         }
     }
 }
