@@ -139,17 +139,21 @@ fn a_restricted_event_routed_to_an_uncleared_sink_is_refused() {
         )
         .unwrap()
     };
-    write_config("");
     let config_arg = config.to_str().unwrap();
-    for args in [
-        vec!["check", "--config", config_arg],
-        vec!["run", "--config", config_arg],
-    ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_eddy"))
-            .args(&args)
+    let check_and_run = [
+        ["check", "--config", config_arg],
+        ["run", "--config", config_arg],
+    ];
+    let in_dir = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_eddy"))
+            .args(args)
             .current_dir(&dir)
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    write_config("");
+    for args in check_and_run {
+        let out = in_dir(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(
@@ -162,15 +166,8 @@ fn a_restricted_event_routed_to_an_uncleared_sink_is_refused() {
     }
 
     write_config("accepts = [\"internal\", \"restricted\"]\n");
-    for args in [
-        vec!["check", "--config", config_arg],
-        vec!["run", "--config", config_arg],
-    ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_eddy"))
-            .args(&args)
-            .current_dir(&dir)
-            .output()
-            .unwrap();
+    for args in check_and_run {
+        let out = in_dir(&args);
         assert_eq!(
             out.status.code(),
             Some(0),

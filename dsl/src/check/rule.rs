@@ -89,20 +89,12 @@ impl<'e> RuleChecker<'e, '_> {
             None => Classification::default(),
             Some(c) => Classification::parse(&c.name).unwrap_or_else(|| {
                 let names: Vec<&str> = Classification::ALL.iter().map(|c| c.name()).collect();
-                let help = suggest::did_you_mean(&c.name, &names)
-                    .map(|d| format!("{d} classifications are public, internal and restricted"))
-                    .unwrap_or_else(|| {
-                        "classifications are public, internal and restricted".into()
-                    });
-                self.error(
-                    Diagnostic::error(
-                        codes::UNKNOWN_CLASSIFICATION,
-                        self.file,
-                        c.span.clone(),
-                        format!("unknown classification `{}`", c.name),
-                        "not a classification",
-                    )
-                    .with_help(help),
+                self.unknown_word(
+                    codes::UNKNOWN_CLASSIFICATION,
+                    c,
+                    "classification",
+                    &names,
+                    "classifications are public, internal and restricted",
                 );
                 Classification::default()
             }),
@@ -121,20 +113,39 @@ impl<'e> RuleChecker<'e, '_> {
         if SEVERITIES.contains(&s.name.as_str()) {
             return Some(s.name.clone());
         }
-        let help = suggest::did_you_mean(&s.name, SEVERITIES)
-            .map(|d| format!("{d} severities are low, medium, high and critical"))
-            .unwrap_or_else(|| "severities are low, medium, high and critical".into());
+        self.unknown_word(
+            codes::UNKNOWN_SEVERITY,
+            s,
+            "severity",
+            SEVERITIES,
+            "severities are low, medium, high and critical",
+        );
+        None
+    }
+
+    /// `word` is not one of `known` (a `what`): reported with the closest
+    /// one, if any, and `list` (what they are).
+    fn unknown_word(
+        &mut self,
+        code: &'static str,
+        word: &Ident,
+        what: &str,
+        known: &[&str],
+        list: &str,
+    ) {
+        let help = suggest::did_you_mean(&word.name, known)
+            .map(|d| format!("{d} {list}"))
+            .unwrap_or_else(|| list.to_string());
         self.error(
             Diagnostic::error(
-                codes::UNKNOWN_SEVERITY,
+                code,
                 self.file,
-                s.span.clone(),
-                format!("unknown severity `{}`", s.name),
-                "not a severity",
+                word.span.clone(),
+                format!("unknown {what} `{}`", word.name),
+                format!("not a {what}"),
             )
             .with_help(help),
         );
-        None
     }
 
     /// Clauses that do not fit the rule's kind, and missing ones.
