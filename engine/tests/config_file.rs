@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use engine::config::{
     CheckpointLocation, CloudEventMode, Config, ConfigError, DeadLetterTarget, Format, KafkaStream,
-    SinkTarget, StreamSource, TimestampSource, DEFAULT_MAX_MESSAGE_BYTES,
+    SinkTarget, StreamSource, TimestampSource, WebhookMode, WebhookTarget,
+    DEFAULT_MAX_MESSAGE_BYTES,
 };
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -262,7 +263,7 @@ fn a_misspelt_mode_names_line_key_and_choices() {
     let text = "[kafka]\nbrokers = \"b:9092\"\n\n[sinks.takeover]\ntype = \"kafka\"\ntopic = \"alerts\"\nmode = \"binery\"\n";
     assert_eq!(
         error(text),
-        "eddy.toml:7:8: sinks.takeover.mode: unknown variant `binery`, expected `binary` or `structured`"
+        "eddy.toml:7:8: sinks.takeover.mode: unknown variant `binery`, expected one of `binary`, `structured`, `batch`"
     );
 }
 
@@ -322,7 +323,7 @@ fn incomplete_or_contradictory_tables_are_refused() {
     );
     assert_eq!(
         error("[sinks.x]\ntype = \"stdout\"\nmode = \"binary\"\n"),
-        "eddy.toml:1:1: sinks.x.mode: only a kafka sink has this setting"
+        "eddy.toml:1:1: sinks.x.mode: only a kafka or http sink has this setting"
     );
     let message = error("[sinks.x]\ntopic = \"t\"\n");
     assert!(
@@ -398,4 +399,55 @@ fn stream_and_sink_names_are_checked_against_the_rules() {
     config
         .check_names(&["auth", "paymnts"], &["takeover"])
         .unwrap();
+}
+
+#[test]
+fn a_webhook_sink_takes_its_url_mode_bounds_and_secret_variable() {
+    let config = parse(
+        "[sinks.takeover]\ntype = \"http\"\nurl = \"https://alerts.internal/hook\"\n\
+         mode = \"batch\"\ntimeout = \"2s\"\nmax_attempts = 3\nconcurrency = 2\nmax_batch = 50\n\
+         secret_env = \"EDDY_WEBHOOK_SECRET\"\naccepts = [\"restricted\"]\n\
+         [sinks.other]\ntype = \"http\"\nurl = \"http://127.0.0.1:8080/\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.sinks["takeover"],
+        SinkTarget::Http(WebhookTarget {
+            url: "https://alerts.internal/hook".into(),
+            mode: WebhookMode::Batch,
+            timeout: Duration::from_secs(2),
+            max_attempts: 3,
+            concurrency: 2,
+            max_batch: 50,
+            secret_env: Some("EDDY_WEBHOOK_SECRET".into()),
+        })
+    );
+    assert_eq!(
+        config.sinks["other"],
+        SinkTarget::Http(WebhookTarget {
+            url: "http://127.0.0.1:8080/".into(),
+            mode: WebhookMode::Binary,
+            timeout: WebhookTarget::DEFAULT_TIMEOUT,
+            max_attempts: WebhookTarget::DEFAULT_MAX_ATTEMPTS,
+            concurrency: WebhookTarget::DEFAULT_CONCURRENCY,
+            max_batch: WebhookTarget::DEFAULT_MAX_BATCH,
+            secret_env: None,
+        })
+    );
+    assert_eq!(
+        error("[sinks.x]\ntype = \"http\"\nurl = \"ftp://x\"\n"),
+        "eddy.toml:1:1: sinks.x.url: an http sink needs a `url` starting with http:// or https://"
+    );
+    assert_eq!(
+        error("[sinks.x]\ntype = \"kafka\"\ntopic = \"t\"\nmode = \"batch\"\n"),
+        "eddy.toml:1:1: sinks.x.mode: `batch` is for http sinks; a kafka sink is `binary` or `structured`"
+    );
+    assert_eq!(
+        error("[sinks.x]\ntype = \"kafka\"\ntopic = \"t\"\nurl = \"http://x\"\n"),
+        "eddy.toml:1:1: sinks.x.url: only an http sink has this setting"
+    );
+    assert_eq!(
+        error("[sinks.x]\ntype = \"http\"\nurl = \"http://x\"\ntimeout = \"soon\"\n"),
+        "eddy.toml:1:1: sinks.x.timeout: `soon` is not a duration like \"10s\" or \"500ms\""
+    );
 }

@@ -98,14 +98,22 @@ enum SinkKind {
     Http,
 }
 
+/// `binary` or `structured` (kafka, http), `batch` (http only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawSinkMode {
+    Binary,
+    Structured,
+    Batch,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSink {
     #[serde(rename = "type")]
     kind: SinkKind,
     topic: Option<String>,
-    /// `binary` or `structured` (kafka, http), `batch` (http).
-    mode: Option<String>,
+    mode: Option<RawSinkMode>,
     path: Option<PathBuf>,
     url: Option<String>,
     /// A duration, as `timeout = "5s"`.
@@ -323,7 +331,7 @@ fn sink_target(
         errors.at(
             Some(start),
             &key(field),
-            format!("only a {kind} sink has this setting"),
+            format!("only {kind} sink has this setting"),
         )
     };
     let http_only = [
@@ -340,54 +348,50 @@ fn sink_target(
             None => Ok(()),
         }
     };
-    let mode = |allowed: &[&str]| -> Result<Option<String>, ConfigError> {
-        match raw.mode.as_deref() {
-            Some(mode) if !allowed.contains(&mode) => Err(errors.at(
-                Some(start),
-                &key("mode"),
-                format!("unknown mode `{mode}`; it is one of {}", allowed.join(", ")),
-            )),
-            other => Ok(other.map(str::to_string)),
-        }
-    };
+
     match raw.kind {
         SinkKind::Kafka => {
-            forbid(&[("path", raw.path.is_some())], "file")?;
-            forbid(&http_only, "http")?;
+            forbid(&[("path", raw.path.is_some())], "a file")?;
+            forbid(&http_only, "an http")?;
             let topic = non_empty(errors, start, &key("topic"), raw.topic)?.ok_or_else(|| {
                 errors.at(Some(start), &key("topic"), "a kafka sink needs a `topic`")
             })?;
-            Ok(SinkTarget::Kafka {
-                topic,
-                mode: match mode(&["binary", "structured"])?.as_deref() {
-                    Some("structured") => CloudEventMode::Structured,
-                    _ => CloudEventMode::Binary,
-                },
-            })
+            let mode = match raw.mode {
+                None | Some(RawSinkMode::Binary) => CloudEventMode::Binary,
+                Some(RawSinkMode::Structured) => CloudEventMode::Structured,
+                Some(RawSinkMode::Batch) => {
+                    return Err(errors.at(
+                        Some(start),
+                        &key("mode"),
+                        "`batch` is for http sinks; a kafka sink is `binary` or `structured`",
+                    ))
+                }
+            };
+            Ok(SinkTarget::Kafka { topic, mode })
         }
         SinkKind::Stdout => {
             forbid(
                 &[("topic", raw.topic.is_some()), ("mode", raw.mode.is_some())],
-                "kafka or http",
+                "a kafka or http",
             )?;
-            forbid(&[("path", raw.path.is_some())], "file")?;
-            forbid(&http_only, "http")?;
+            forbid(&[("path", raw.path.is_some())], "a file")?;
+            forbid(&http_only, "an http")?;
             Ok(SinkTarget::Stdout)
         }
         SinkKind::File => {
             forbid(
                 &[("topic", raw.topic.is_some()), ("mode", raw.mode.is_some())],
-                "kafka or http",
+                "a kafka or http",
             )?;
-            forbid(&http_only, "http")?;
+            forbid(&http_only, "an http")?;
             let path = raw.path.ok_or_else(|| {
                 errors.at(Some(start), &key("path"), "a file sink needs a `path`")
             })?;
             Ok(SinkTarget::File { path })
         }
         SinkKind::Http => {
-            forbid(&[("topic", raw.topic.is_some())], "kafka")?;
-            forbid(&[("path", raw.path.is_some())], "file")?;
+            forbid(&[("topic", raw.topic.is_some())], "a kafka")?;
+            forbid(&[("path", raw.path.is_some())], "a file")?;
             let url = non_empty(errors, start, &key("url"), raw.url.clone())?
                 .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
                 .ok_or_else(|| {
@@ -409,10 +413,10 @@ fn sink_target(
             };
             Ok(SinkTarget::Http(WebhookTarget {
                 url,
-                mode: match mode(&["binary", "structured", "batch"])?.as_deref() {
-                    Some("structured") => WebhookMode::Structured,
-                    Some("batch") => WebhookMode::Batch,
-                    _ => WebhookMode::Binary,
+                mode: match raw.mode {
+                    None | Some(RawSinkMode::Binary) => WebhookMode::Binary,
+                    Some(RawSinkMode::Structured) => WebhookMode::Structured,
+                    Some(RawSinkMode::Batch) => WebhookMode::Batch,
                 },
                 timeout,
                 max_attempts: raw
