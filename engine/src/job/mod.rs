@@ -6,9 +6,9 @@
 //! tasks of the driver (partition N of every input topic, or of every
 //! internal topic of one group of rules: one pipeline, one checkpoint
 //! series). Which rules run where is the job's [`layout`]: rules whose
-//! topics are not split by their key read them re-keyed ([`repartition`]). The driver runs on a
-//! thread of its own; this module's loop, on tokio, turns signals, reload
-//! requests and timers into driver [`Command`]s:
+//! topics are not split by their key read them re-keyed ([`repartition`]).
+//! The driver runs on a thread of its own; this module's loop, on tokio,
+//! turns signals, reload requests and timers into driver [`Command`]s:
 //!
 //! - every `checkpoint.interval`, a barrier: the sinks acknowledge
 //!   everything handed to them, every task's checkpoint is stored, then the
@@ -166,22 +166,7 @@ pub async fn run(
     let runtime = tokio::runtime::Handle::current();
     let inputs = JobInputs::new(&program, config)?;
     let input_topics = inputs.topics();
-    let counts = partition_counts(&config.kafka, &input_topics, METADATA_TIMEOUT)?;
-    let mut partitions: BTreeMap<String, Option<usize>> = BTreeMap::new();
-    let mut upstream_counts = BTreeMap::new();
-    for input in &inputs.inputs {
-        let count = counts.get(&input.topic).copied().flatten();
-        if count.is_none() {
-            tracing::warn!(
-                "topic `{}` of stream `{}` has no metadata yet: taken as one partition",
-                input.topic,
-                input.name
-            );
-        }
-        partitions.insert(input.name.clone(), count);
-        upstream_counts.insert(input.stream, count.unwrap_or(1));
-    }
-    let topology = Topology::new(config, partitions);
+    let (topology, upstream_counts) = input_topology(config, &inputs)?;
     let layout = JobLayout::plan(&program, &topology);
     for group in layout.describe(&program) {
         tracing::info!("{group}");
@@ -329,6 +314,30 @@ pub async fn run(
         rejected: run.rejected,
         checkpoints,
     })
+}
+
+/// The input topics as the layout needs them (their keys and partition
+/// counts), and per input stream (catalog index) its partition count.
+fn input_topology(
+    config: &Config,
+    inputs: &JobInputs,
+) -> Result<(Topology, BTreeMap<usize, usize>), JobError> {
+    let counts = partition_counts(&config.kafka, &inputs.topics(), METADATA_TIMEOUT)?;
+    let mut partitions: BTreeMap<String, Option<usize>> = BTreeMap::new();
+    let mut upstream_counts = BTreeMap::new();
+    for input in &inputs.inputs {
+        let count = counts.get(&input.topic).copied().flatten();
+        if count.is_none() {
+            tracing::warn!(
+                "topic `{}` of stream `{}` has no metadata yet: taken as one partition",
+                input.topic,
+                input.name
+            );
+        }
+        partitions.insert(input.name.clone(), count);
+        upstream_counts.insert(input.stream, count.unwrap_or(1));
+    }
+    Ok((Topology::new(config, partitions), upstream_counts))
 }
 
 /// Everything the driver thread owns.
