@@ -152,6 +152,43 @@ impl PhasedInput {
     }
 }
 
+/// A job on a bucket over four randomly keyed partitions (so its stateful
+/// rules read re-keyed streams), with its seeded phased input.
+struct RekeyedOnABucket {
+    deployment: Deployment,
+    scratch: tempfile::TempDir,
+    topics: JobTopics,
+    group: String,
+    /// Seeded, and drawn from again for the test's own moments.
+    rng: StdRng,
+    input: PhasedInput,
+}
+
+impl RekeyedOnABucket {
+    async fn new(
+        brokers: &str,
+        endpoint: String,
+        name: &str,
+        seed: u64,
+        phases: (usize, usize),
+    ) -> Self {
+        let deployment = Deployment::bucket(endpoint, &format!("eddy-{name}"));
+        let (scratch, topics, group) = fresh_job(brokers, name, 4).await;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let dir = scratch.path();
+        let (rules, _) = write_job_files(dir, brokers, &group, &topics, "unused", Keys::Random);
+        let input = PhasedInput::new(dir, &rules, &mut rng, phases, 4, Keys::Random);
+        RekeyedOnABucket {
+            deployment,
+            scratch,
+            topics,
+            group,
+            rng,
+            input,
+        }
+    }
+}
+
 /// A scratch directory, topics of `partitions` partitions and a consumer
 /// group, all new, for a test named `name`.
 async fn fresh_job(
@@ -287,20 +324,23 @@ async fn kill_dash_nine_loses_nothing() {
 async fn kill_dash_nine_across_two_instances_loses_nothing_and_repeats_nothing() {
     let brokers = require_broker!();
     let endpoint = require_s3!();
-    let deployment = Deployment::bucket(endpoint, "eddy-kill9-pair");
     let partitions = 4;
-    let (scratch, topics, group) = fresh_job(&brokers, "kill9-pair", partitions).await;
-    let dir = scratch.path();
-
-    let mut rng = StdRng::seed_from_u64(0x0edd_9090);
     let keys = Keys::Random;
-    let (rules, _) = write_job_files(dir, &brokers, &group, &topics, "unused", keys);
-    let PhasedInput {
-        phases,
-        sentinels,
-        expected,
-        ..
-    } = PhasedInput::new(dir, &rules, &mut rng, (6, 200), partitions, keys);
+    let RekeyedOnABucket {
+        deployment,
+        scratch,
+        topics,
+        group,
+        mut rng,
+        input:
+            PhasedInput {
+                phases,
+                sentinels,
+                expected,
+                ..
+            },
+    } = RekeyedOnABucket::new(&brokers, endpoint, "kill9-pair", 0x0edd_9090, (6, 200)).await;
+    let dir = scratch.path();
 
     let start = |name: String| {
         deployment.start(
@@ -656,20 +696,23 @@ async fn a_zombie_instance_cannot_overwrite_the_new_owner_s_state() {
 async fn state_moves_between_two_one_and_three_instances() {
     let brokers = require_broker!();
     let endpoint = require_s3!();
-    let deployment = Deployment::bucket(endpoint, "eddy-rescale");
     let partitions = 4;
-    let (scratch, topics, group) = fresh_job(&brokers, "rescale", partitions).await;
-    let dir = scratch.path();
-
-    let mut rng = StdRng::seed_from_u64(0x0edd_5ca1);
     let keys = Keys::Random;
-    let (rules, _) = write_job_files(dir, &brokers, &group, &topics, "unused", keys);
-    let PhasedInput {
-        phases,
-        sentinels,
-        expected,
-        ..
-    } = PhasedInput::new(dir, &rules, &mut rng, (3, 300), partitions, keys);
+    let RekeyedOnABucket {
+        deployment,
+        scratch,
+        topics,
+        group,
+        rng: _,
+        input:
+            PhasedInput {
+                phases,
+                sentinels,
+                expected,
+                ..
+            },
+    } = RekeyedOnABucket::new(&brokers, endpoint, "rescale", 0x0edd_5ca1, (3, 300)).await;
+    let dir = scratch.path();
     assert!(expected.len() > 20, "{} derived events", expected.len());
 
     let mut produced: Vec<Input> = Vec::new();

@@ -73,6 +73,9 @@ impl Group {
 pub struct JobLayout {
     /// Group 0 first (always there, possibly without rules).
     pub groups: Vec<Group>,
+    /// Per internal topic: its group and the index of its route there.
+    /// The consumer asks for every message it reads, so it is a lookup.
+    by_topic: BTreeMap<String, (usize, usize)>,
 }
 
 /// What the layout is decided from besides the rules: the input topics.
@@ -278,7 +281,18 @@ impl JobLayout {
                 });
             }
         }
-        JobLayout { groups }
+        let by_topic = groups
+            .iter()
+            .enumerate()
+            .flat_map(|(g, group)| {
+                group
+                    .routes
+                    .iter()
+                    .enumerate()
+                    .map(move |(r, route)| (route.topic.clone(), (g, r)))
+            })
+            .collect();
+        JobLayout { groups, by_topic }
     }
 
     /// Every repartition topic, with the group that reads it.
@@ -291,7 +305,8 @@ impl JobLayout {
 
     /// The group reading internal topic `topic`, with its route.
     pub fn route_of(&self, topic: &str) -> Option<(i32, &Route)> {
-        self.routes().find(|(_, route)| route.topic == topic)
+        let &(group, route) = self.by_topic.get(topic)?;
+        Some((group as i32, &self.groups[group].routes[route]))
     }
 
     /// The shape of a task of group `group` of `program`.
