@@ -588,3 +588,84 @@ async fn refused_connection_is_a_connect_error() {
     })
     .await;
 }
+
+/// The broker closes the consumer's connection (as on a broker restart or
+/// an operator's action): `next` reports a disconnection, `reconnect`
+/// recovers, and the unacknowledged delivery comes back redelivered with
+/// the same identity. Needs `rabbitmqctl` on this machine (skipped, with a
+/// note, otherwise or with a remote `EDDY_AMQP_URL`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_connection_is_recovered_by_reconnect() {
+    let url = require_rabbitmq!();
+    if std::env::var("EDDY_AMQP_URL").is_ok_and(|u| !u.trim().is_empty())
+        || std::process::Command::new("rabbitmqctl")
+            .arg("--help")
+            .output()
+            .is_err()
+    {
+        eprintln!("skipped: closing a connection needs rabbitmqctl next to the default broker");
+        return;
+    }
+    bounded(async {
+        let admin = Admin::open(&url).await;
+        let queue = unique("dropped");
+        admin.queue(&queue).await;
+        publish_plain(&url, &queue, &[b"{\"n\":1}".to_vec()]).await;
+        let mut consumer = AmqpConsumer::open(&consumer_settings(&url, &queue, 10))
+            .await
+            .unwrap();
+        let before = must_receive(&mut consumer).await;
+
+        // The connection's client-provided name holds the queue's, unique.
+        let name = format!("eddy consumer of {queue}");
+        let listing = rabbitmqctl(&["-q", "list_connections", "pid", "client_properties"]).await;
+        let listing = String::from_utf8_lossy(&listing.stdout);
+        let pid = listing
+            .lines()
+            .find(|line| line.contains(&format!("\"{name}\"")))
+            .and_then(|line| line.split('\t').next())
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("connection `{name}` in:\n{listing}"));
+        let closed = rabbitmqctl(&["-q", "close_connection", &pid, "eddy test"]).await;
+        assert!(closed.status.success(), "{closed:?}");
+
+        let mut error = None;
+        for _ in 0..20 {
+            match consumer.next(Duration::from_millis(250)).await {
+                Ok(None) => continue,
+                Ok(Some(d)) => panic!("unexpected delivery {d:?}"),
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        let error = error.expect("the consumer notices within 5 s");
+        assert!(error.is_disconnected(), "{error:?}");
+        assert!(error.to_string().contains("eddy test"), "{error}");
+        consumer.reconnect().await.unwrap();
+        let after = must_receive(&mut consumer).await;
+        assert!(after.redelivered);
+        assert_eq!(after.identity, before.identity);
+        consumer.ack_through(after.tag).await.unwrap();
+        consumer.close().await;
+        admin.delete_queue(&queue).await;
+        admin.close().await;
+    })
+    .await;
+}
+
+/// Runs rabbitmqctl (an Erlang VM start: seconds) off the runtime's workers.
+async fn rabbitmqctl(args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new("timeout")
+            .arg("60")
+            .arg("rabbitmqctl")
+            .args(&args)
+            .output()
+            .expect("rabbitmqctl runs")
+    })
+    .await
+    .unwrap()
+}
