@@ -64,6 +64,7 @@ fn checkpoint(id: u64) -> Checkpoint {
             partition: 0,
             next_offset: 3,
         }],
+        unacknowledged: Vec::new(),
     }
 }
 

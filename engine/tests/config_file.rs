@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use engine::config::{
-    CheckpointLocation, CloudEventMode, Config, ConfigError, DeadLetterTarget, Format, KafkaStream,
-    SinkTarget, StreamSource, TimestampSource, WebhookMode, WebhookTarget,
-    DEFAULT_MAX_MESSAGE_BYTES,
+    AmqpStream, AmqpTarget, CheckpointLocation, CloudEventMode, Config, ConfigError,
+    DeadLetterTarget, Format, HttpStream, KafkaStream, SinkTarget, StreamSource, TimestampSource,
+    WebhookMode, WebhookTarget, DEFAULT_MAX_MESSAGE_BYTES,
 };
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -323,7 +323,7 @@ fn incomplete_or_contradictory_tables_are_refused() {
     );
     assert_eq!(
         error("[sinks.x]\ntype = \"stdout\"\nmode = \"binary\"\n"),
-        "eddy.toml:1:1: sinks.x.mode: only a kafka or http sink has this setting"
+        "eddy.toml:1:1: sinks.x.mode: only a kafka, http or amqp sink has this setting"
     );
     let message = error("[sinks.x]\ntopic = \"t\"\n");
     assert!(
@@ -444,10 +444,114 @@ fn a_webhook_sink_takes_its_url_mode_bounds_and_secret_variable() {
     );
     assert_eq!(
         error("[sinks.x]\ntype = \"kafka\"\ntopic = \"t\"\nurl = \"http://x\"\n"),
-        "eddy.toml:1:1: sinks.x.url: only an http sink has this setting"
+        "eddy.toml:1:1: sinks.x.url: only an http or amqp sink has this setting"
     );
     assert_eq!(
         error("[sinks.x]\ntype = \"http\"\nurl = \"http://x\"\ntimeout = \"soon\"\n"),
         "eddy.toml:1:1: sinks.x.timeout: `soon` is not a duration like \"10s\" or \"500ms\""
+    );
+}
+
+#[test]
+fn event_mesh_streams_and_an_exchange_sink() {
+    let config = parse(
+        r#"
+[streams.auth]
+type = "http"
+path = "/auth"
+token_env = "EDDY_HTTP_TOKEN"
+
+[streams.payments]
+type = "amqp"
+url = "amqp://eddy:secret@127.0.0.1:5672/%2f"
+queue = "payments"
+prefetch = 100
+
+[streams.settlements]
+type = "http"
+listen = "127.0.0.1:9000"
+wal = "/var/lib/eddy/wal"
+max_request_bytes = 1024
+max_backlog = 10
+
+[sinks."*"]
+type = "amqp"
+url = "amqp://127.0.0.1"
+exchange = "alerts"
+routing_key = "eddy.{type}.{subject}"
+mode = "structured"
+"#,
+    )
+    .expect("a valid config");
+    assert_eq!(
+        config.streams["auth"],
+        StreamSource::Http(HttpStream {
+            listen: HttpStream::DEFAULT_LISTEN.into(),
+            path: "/auth".into(),
+            wal: PathBuf::from("eddy-wal/auth"),
+            token_env: Some("EDDY_HTTP_TOKEN".into()),
+            max_request_bytes: HttpStream::DEFAULT_MAX_REQUEST_BYTES,
+            max_backlog: HttpStream::DEFAULT_MAX_BACKLOG,
+        })
+    );
+    assert_eq!(
+        config.streams["settlements"],
+        StreamSource::Http(HttpStream {
+            listen: "127.0.0.1:9000".into(),
+            path: "/".into(),
+            wal: PathBuf::from("/var/lib/eddy/wal"),
+            token_env: None,
+            max_request_bytes: 1024,
+            max_backlog: 10,
+        })
+    );
+    assert_eq!(
+        config.streams["payments"],
+        StreamSource::Amqp(AmqpStream {
+            url: "amqp://eddy:secret@127.0.0.1:5672/%2f".into(),
+            queue: "payments".into(),
+            prefetch: 100,
+        })
+    );
+    assert_eq!(
+        config.sink_for("anything"),
+        Some(&SinkTarget::Amqp(AmqpTarget {
+            url: "amqp://127.0.0.1".into(),
+            exchange: "alerts".into(),
+            routing_key: "eddy.{type}.{subject}".into(),
+            mode: CloudEventMode::Structured,
+        }))
+    );
+}
+
+#[test]
+fn event_mesh_tables_are_checked() {
+    assert_eq!(
+        error("[streams.auth]\ntype = \"http\"\npath = \"auth\"\n"),
+        "eddy.toml:1:1: streams.auth.path: an http stream's `path` is a URL path starting with `/`"
+    );
+    assert_eq!(
+        error("[streams.auth]\ntype = \"http\"\nqueue = \"q\"\n"),
+        "eddy.toml:1:1: streams.auth.queue: only an amqp stream has this setting"
+    );
+    assert_eq!(
+        error("[streams.auth]\ntype = \"amqp\"\nurl = \"amqp://h\"\n"),
+        "eddy.toml:1:1: streams.auth.queue: an amqp stream needs a `queue`"
+    );
+    assert_eq!(
+        error("[streams.auth]\ntype = \"amqp\"\nurl = \"amqps://h\"\nqueue = \"q\"\n"),
+        "eddy.toml:1:1: streams.auth.url: an amqp `url` starts with amqp:// (amqp://user:password@host:5672/vhost)"
+    );
+    assert_eq!(
+        error("[streams.auth]\ntype = \"kafka\"\nlisten = \"127.0.0.1:1\"\n"),
+        "eddy.toml:1:1: streams.auth.listen: only an http stream has this setting"
+    );
+    assert_eq!(
+        error("[sinks.x]\ntype = \"amqp\"\nurl = \"amqp://h\"\nmode = \"batch\"\n"),
+        "eddy.toml:1:1: sinks.x.mode: `batch` is for http sinks; an amqp sink is `binary` or `structured`"
+    );
+    assert_eq!(
+        error("[sinks.x]\ntype = \"http\"\nurl = \"http://h\"\nexchange = \"e\"\n"),
+        "eddy.toml:1:1: sinks.x.exchange: only an amqp sink has this setting"
     );
 }

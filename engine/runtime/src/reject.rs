@@ -24,13 +24,16 @@ pub enum RejectReason {
     /// An object of the line names the same key twice: readers disagree on
     /// which value counts, so none is used.
     DuplicateField,
+    /// A message of the event mesh whose envelope is wrong: a CloudEvent
+    /// without a required attribute, with data that is not JSON, ...
+    BadEnvelope,
     /// Not input but a derived event: its sink (a webhook) refused it, or
     /// could not be reached, after every retry.
     Undeliverable,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 9] = [
+    pub const ALL: [RejectReason; 10] = [
         RejectReason::MalformedJson,
         RejectReason::MissingField,
         RejectReason::WrongType,
@@ -39,6 +42,7 @@ impl RejectReason {
         RejectReason::Late,
         RejectReason::Future,
         RejectReason::DuplicateField,
+        RejectReason::BadEnvelope,
         RejectReason::Undeliverable,
     ];
 
@@ -52,8 +56,21 @@ impl RejectReason {
             RejectReason::Late => "late",
             RejectReason::Future => "future",
             RejectReason::DuplicateField => "duplicate_field",
+            RejectReason::BadEnvelope => "bad_envelope",
             RejectReason::Undeliverable => "undeliverable",
         }
+    }
+}
+
+impl std::str::FromStr for RejectReason {
+    type Err = String;
+
+    /// The reason named as [`RejectReason::as_str`] names it.
+    fn from_str(name: &str) -> Result<Self, String> {
+        RejectReason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == name)
+            .ok_or_else(|| format!("`{name}` is not a dead-letter reason"))
     }
 }
 

@@ -32,6 +32,9 @@ pub const ASYNCAPI_VERSION: &str = "3.0.0";
 /// The version of the Kafka bindings used for message keys.
 const KAFKA_BINDING_VERSION: &str = "0.5.0";
 const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
+/// The versions of the AMQP and HTTP bindings.
+const AMQP_BINDING_VERSION: &str = "0.3.0";
+const HTTP_BINDING_VERSION: &str = "0.3.0";
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -56,6 +59,8 @@ pub struct Channel {
     pub address: String,
     pub description: String,
     pub messages: BTreeMap<String, Reference>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bindings: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +69,8 @@ pub struct Operation {
     pub channel: Reference,
     pub summary: String,
     pub messages: Vec<Reference>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bindings: Option<Value>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -139,6 +146,16 @@ enum Place {
     Stdout,
     /// A webhook's URL.
     Http(String),
+    /// The URL producers POST a stream's events to.
+    Endpoint(String),
+    /// A RabbitMQ queue.
+    Queue(String),
+    /// A RabbitMQ exchange and the routing key template of what is
+    /// published to it.
+    Exchange {
+        exchange: String,
+        routing_key: String,
+    },
 }
 
 impl Place {
@@ -146,6 +163,8 @@ impl Place {
         match source {
             StreamSource::Kafka(k) => Place::Kafka(k.topic.clone()),
             StreamSource::File(f) => Place::File(f.path.display().to_string()),
+            StreamSource::Http(h) => Place::Endpoint(format!("http://{}{}", h.listen, h.path)),
+            StreamSource::Amqp(a) => Place::Queue(a.queue.clone()),
         }
     }
 
@@ -155,6 +174,10 @@ impl Place {
             SinkTarget::File { path } => Place::File(path.display().to_string()),
             SinkTarget::Stdout => Place::Stdout,
             SinkTarget::Http(webhook) => Place::Http(webhook.url.clone()),
+            SinkTarget::Amqp(amqp) => Place::Exchange {
+                exchange: amqp.exchange.clone(),
+                routing_key: amqp.routing_key.clone(),
+            },
         }
     }
 
@@ -163,7 +186,9 @@ impl Place {
             Place::Kafka(topic) => topic,
             Place::File(path) => path,
             Place::Stdout => "stdout",
-            Place::Http(url) => url,
+            Place::Http(url) | Place::Endpoint(url) => url,
+            Place::Queue(queue) => queue,
+            Place::Exchange { routing_key, .. } => routing_key,
         }
     }
 
@@ -173,6 +198,48 @@ impl Place {
             Place::File(path) => format!("JSON-lines file `{path}`"),
             Place::Stdout => "eddy's standard output, as JSON lines".into(),
             Place::Http(url) => format!("webhook `{url}` (HTTP POST)"),
+            Place::Endpoint(url) => format!(
+                "HTTP endpoint `{url}` (POSTed CloudEvents: binary, structured or batched; or JSON)"
+            ),
+            Place::Queue(queue) => format!("RabbitMQ queue `{queue}` (AMQP 0-9-1)"),
+            Place::Exchange {
+                exchange,
+                routing_key,
+            } => {
+                format!("RabbitMQ exchange `{exchange}` (AMQP 0-9-1), routing key `{routing_key}`")
+            }
+        }
+    }
+
+    /// The channel's AsyncAPI bindings (AMQP: queue or exchange).
+    fn channel_bindings(&self) -> Option<Value> {
+        let amqp = match self {
+            Place::Queue(queue) => json!({
+                "is": "queue",
+                "queue": { "name": queue, "durable": true },
+            }),
+            Place::Exchange { exchange, .. } => json!({
+                "is": "routingKey",
+                "exchange": { "name": exchange },
+            }),
+            _ => return None,
+        };
+        Some(binding("amqp", amqp))
+    }
+
+    /// The AsyncAPI bindings of an operation on this place.
+    fn operation_bindings(&self, action: Action) -> Option<Value> {
+        match (self, action) {
+            (Place::Endpoint(_), _) | (Place::Http(_), _) => {
+                Some(binding("http", json!({ "method": "POST" })))
+            }
+            // Acknowledged once a checkpoint covers the message.
+            (Place::Queue(_), _) => Some(binding("amqp", json!({ "ack": true }))),
+            (Place::Exchange { .. }, _) => Some(binding(
+                "amqp",
+                json!({ "deliveryMode": 2, "mandatory": true }),
+            )),
+            _ => None,
         }
     }
 }
@@ -227,6 +294,7 @@ pub fn document(catalog: &Catalog, header: &Header) -> Document {
                 address: place.address().to_string(),
                 description: place.describe(),
                 messages: BTreeMap::new(),
+                bindings: place.channel_bindings(),
             };
             (id.clone(), channel)
         })
@@ -253,6 +321,7 @@ pub fn document(catalog: &Catalog, header: &Header) -> Document {
                     "#/channels/{channel_id}/messages/{}",
                     input.name
                 ))],
+                bindings: place.operation_bindings(Action::Receive),
             },
         );
         messages.insert(input.name.clone(), input_message(input));
@@ -279,6 +348,7 @@ pub fn document(catalog: &Catalog, header: &Header) -> Document {
                         "#/channels/{channel_id}/messages/{}",
                         event.name
                     ))],
+                    bindings: place.operation_bindings(Action::Send),
                 },
             );
         }
@@ -460,6 +530,20 @@ fn event_message(event: &DerivedEvent) -> Message {
                 Reference::schema(&component),
             ),
         },
+        Some(SinkTarget::Amqp(amqp)) => match amqp.mode {
+            CloudEventMode::Binary => (
+                "AMQP binary mode: the attributes are `cloudEvents:*` application properties and the body is the `data`",
+                JSON,
+                None,
+                Reference::schema(&format!("{component}.data")),
+            ),
+            CloudEventMode::Structured => (
+                "AMQP structured mode: the body is the whole CloudEvent",
+                CLOUDEVENTS_JSON,
+                None,
+                Reference::schema(&component),
+            ),
+        },
         Some(SinkTarget::Stdout | SinkTarget::File { .. }) => (
             "one CloudEvent per line",
             CLOUDEVENTS_JSON,
@@ -489,6 +573,18 @@ fn event_message(event: &DerivedEvent) -> Message {
         bindings,
         tags: tags.into_iter().collect(),
     }
+}
+
+/// The AsyncAPI binding of `protocol` with its fields and version.
+fn binding(protocol: &str, mut fields: Value) -> Value {
+    let version = match protocol {
+        "amqp" => AMQP_BINDING_VERSION,
+        _ => HTTP_BINDING_VERSION,
+    };
+    if let Some(fields) = fields.as_object_mut() {
+        fields.insert("bindingVersion".into(), json!(version));
+    }
+    schema::sorted(json!({ protocol: fields }))
 }
 
 fn kafka_key_binding(description: String) -> Value {

@@ -38,7 +38,7 @@ impl InputStream {
     pub fn key_field(&self) -> Option<&str> {
         match &self.source {
             StreamSource::Kafka(k) => k.key_field.as_deref(),
-            StreamSource::File(_) => None,
+            StreamSource::File(_) | StreamSource::Http(_) | StreamSource::Amqp(_) => None,
         }
     }
 }

@@ -75,7 +75,8 @@ impl JobInputs {
             let (topic, timestamp) = match config.streams.get(&stream.name) {
                 None => (stream.name.clone(), TimestampSource::Field),
                 Some(StreamSource::Kafka(kafka)) => (kafka.topic.clone(), kafka.timestamp),
-                Some(StreamSource::File(_)) => {
+                // The job's mesh plan takes a job with these elsewhere.
+                Some(StreamSource::File(_) | StreamSource::Http(_) | StreamSource::Amqp(_)) => {
                     return Err(JobError::MixedSources(stream.name.clone()))
                 }
             };

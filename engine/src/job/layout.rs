@@ -95,7 +95,7 @@ impl Topology {
             .iter()
             .filter_map(|(name, source)| match source {
                 StreamSource::Kafka(kafka) => Some((name.clone(), kafka.key_field.clone()?)),
-                StreamSource::File(_) => None,
+                StreamSource::File(_) | StreamSource::Http(_) | StreamSource::Amqp(_) => None,
             })
             .collect();
         Topology {

@@ -28,6 +28,7 @@
 mod input;
 mod inputs;
 mod layout;
+mod mesh;
 mod observer;
 mod repartition;
 mod resume;
@@ -59,6 +60,8 @@ use crate::reject::RejectReason;
 use input::{InputSettings, KafkaInput};
 use inputs::JobInputs;
 use layout::{JobLayout, LayoutShapes, Topology};
+use mesh::http::HttpListeners;
+use mesh::{MeshInput, MeshPlan};
 use observer::JobObserver;
 use repartition::{Forwarder, Repartition, Upstreams};
 use resume::CheckpointCatalog;
@@ -108,6 +111,17 @@ pub enum JobError {
         first: String,
         second: String,
     },
+    #[error(
+        "stream `{kafka}` reads Kafka and stream `{mesh}` the event mesh (http, amqp); \
+         a job reads one or the other: run two jobs"
+    )]
+    KafkaAndMesh { kafka: String, mesh: String },
+    #[error("http source: {0}")]
+    HttpListener(String),
+    #[error(transparent)]
+    Wal(#[from] http_source::WalError),
+    #[error(transparent)]
+    Amqp(#[from] amqp::AmqpError),
     #[error("the webhook signing secret in ${var} {problem}")]
     WebhookSecret { var: String, problem: String },
     #[error("the shutdown did not finish within {0:?}; offsets after the last checkpoint were not committed")]
@@ -153,22 +167,54 @@ pub async fn run(
     config: &Config,
     control: Control<impl Future<Output = ()>>,
 ) -> Result<JobSummary, JobError> {
-    let Control {
-        shutdown,
-        mut reloads,
-        metrics,
-    } = control;
     let JobRules {
         files,
         program,
         rules,
     } = rules;
+    let messages_in = Arc::new(AtomicU64::new(0));
+    let started = match mesh::plan(&program, config)? {
+        Some(plan) => {
+            start_mesh(
+                &program,
+                rules,
+                config,
+                plan,
+                &control.metrics,
+                &messages_in,
+            )
+            .await?
+        }
+        None => start_kafka(&program, rules, config, &control.metrics, &messages_in).await?,
+    };
+    supervise(started, files, program, config, control, messages_in).await
+}
+
+/// A job whose driver is ready to run.
+struct Started {
+    driver: DriverThread,
+    catalog: Arc<CheckpointCatalog>,
+    /// Kafka jobs: the input topology and the layout the job started with.
+    layout: Option<(Topology, JobLayout)>,
+    /// Mesh jobs: the HTTP listeners, closed first at shutdown.
+    listeners: Option<HttpListeners>,
+}
+
+/// A job reading Kafka topics: every input topic and the internal
+/// repartition topics, through one consumer of the group.
+async fn start_kafka(
+    program: &Program,
+    rules: crate::checkpoint::RuleSet,
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    messages_in: &Arc<AtomicU64>,
+) -> Result<Started, JobError> {
     let runtime = tokio::runtime::Handle::current();
-    let inputs = JobInputs::new(&program, config)?;
+    let inputs = JobInputs::new(program, config)?;
     let input_topics = inputs.topics();
     let (topology, upstream_counts) = input_topology(config, &inputs)?;
-    let layout = JobLayout::plan(&program, &topology);
-    for group in layout.describe(&program) {
+    let layout = JobLayout::plan(program, &topology);
+    for group in layout.describe(program) {
         tracing::info!("{group}");
     }
     let internal: Vec<(String, i32)> = layout
@@ -191,7 +237,7 @@ pub async fn run(
         rules,
         groups,
     )?);
-    let sinks = JobSinks::open(runtime.clone(), &program, config)?;
+    let sinks = JobSinks::open(runtime.clone(), program, config)?;
     let dead_letter = JobDeadLetter::open(runtime.clone(), config)?;
     let mut topics: Vec<&str> = input_topics.clone();
     topics.extend(internal.iter().map(|(topic, _)| topic.as_str()));
@@ -203,7 +249,7 @@ pub async fn run(
     )?;
     let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
     let repartition = Repartition {
-        forwarder: Forwarder::open(&config.kafka, &program, &layout)?,
+        forwarder: Forwarder::open(&config.kafka, program, &layout)?,
         layout: layout.clone(),
         upstreams: Upstreams::default(),
         upstream_counts,
@@ -218,8 +264,6 @@ pub async fn run(
         outputs.join(", "),
         config.checkpoint.dir,
     );
-
-    let messages_in = Arc::new(AtomicU64::new(0));
     let input = KafkaInput::spawn(
         runtime,
         source,
@@ -234,25 +278,124 @@ pub async fn run(
             capacity: config.channel_capacity.get(),
         },
     );
+    Ok(Started {
+        driver: DriverThread::new(
+            program,
+            config,
+            sinks,
+            dead_letter,
+            Box::new(input),
+            &catalog,
+            metrics,
+        )
+        .shaped(LayoutShapes(topology.clone())),
+        catalog,
+        layout: Some((topology, layout)),
+        listeners: None,
+    })
+}
+
+/// A job reading the event mesh (HTTP streams, AMQP queues): one task,
+/// resumed from its checkpoint before any input is taken.
+async fn start_mesh(
+    program: &Program,
+    rules: crate::checkpoint::RuleSet,
+    config: &Config,
+    plan: MeshPlan,
+    metrics: &Arc<Metrics>,
+    messages_in: &Arc<AtomicU64>,
+) -> Result<Started, JobError> {
+    let runtime = tokio::runtime::Handle::current();
+    let catalog = Arc::new(CheckpointCatalog::open(
+        store::open_storage(&config.checkpoint)?,
+        rules,
+        BTreeMap::new(),
+    )?);
+    let restored = catalog.claim_ahead(mesh::MESH_TASK)?;
+    let sinks = JobSinks::open(runtime.clone(), program, config)?;
+    let dead_letter = JobDeadLetter::open(runtime.clone(), config)?;
+    let (feeds, received) = mpsc::channel(config.channel_capacity.get());
+    let (mut committers, listeners) = mesh::http::start(
+        program,
+        config,
+        &plan.http,
+        restored.as_ref(),
+        &feeds,
+        metrics,
+        messages_in,
+    )
+    .await?;
+    committers.extend(
+        mesh::amqp::start(
+            program,
+            config,
+            &plan.amqp,
+            restored.as_ref(),
+            &feeds,
+            messages_in,
+        )
+        .await?,
+    );
+    let mut outputs = sinks.describe();
+    outputs.push(dead_letter.describe());
+    tracing::info!(
+        "eddy job: reading {}; writing {}; checkpoints in {}",
+        plan.describe(),
+        outputs.join(", "),
+        config.checkpoint.dir,
+    );
+    let input = MeshInput::new(
+        runtime,
+        received,
+        committers,
+        plan.streams(),
+        config.idle_partition_timeout,
+    );
+    Ok(Started {
+        driver: DriverThread::new(
+            program,
+            config,
+            sinks,
+            dead_letter,
+            Box::new(input),
+            &catalog,
+            metrics,
+        ),
+        catalog,
+        layout: None,
+        listeners: Some(listeners),
+    })
+}
+
+/// Runs the driver on a thread of its own and turns signals, reload
+/// requests and rule-file changes into its commands until shutdown.
+async fn supervise(
+    started: Started,
+    files: Vec<std::path::PathBuf>,
+    program: Program,
+    config: &Config,
+    control: Control<impl Future<Output = ()>>,
+    messages_in: Arc<AtomicU64>,
+) -> Result<JobSummary, JobError> {
+    let Control {
+        shutdown,
+        mut reloads,
+        metrics,
+    } = control;
+    let Started {
+        mut driver,
+        catalog,
+        layout,
+        listeners,
+    } = started;
     let (commands, received) = std_mpsc::channel();
+    driver.commands = Some(Commands(received));
     let (done, finished) = oneshot::channel();
-    let job = DriverThread {
-        program: program.clone(),
-        limits: limits(config),
-        sinks,
-        dead_letter,
-        input,
-        catalog: catalog.clone(),
-        metrics: metrics.clone(),
-        commands: Commands(received),
-        checkpoint_interval: config.checkpoint.interval,
-        shapes: LayoutShapes(topology.clone()),
-    };
     std::thread::Builder::new()
         .name("eddy-driver".into())
         .spawn(move || {
             // The receiver is gone only when the job already stopped.
-            let _ = done.send(job.run());
+            let _ = done.send(driver.run());
         })
         .map_err(JobError::Spawn)?;
 
@@ -261,7 +404,6 @@ pub async fn run(
         started: program,
         catalog,
         metrics: metrics.clone(),
-        topology,
         layout,
         config: config.clone(),
     };
@@ -302,6 +444,12 @@ pub async fn run(
         }
     }
     metrics.set_ready(false);
+    if let Some(listeners) = listeners {
+        // Nothing is accepted that the last checkpoint might not cover.
+        for server in listeners.servers {
+            server.task.abort();
+        }
+    }
     tracing::info!("shutting down: draining, checkpointing, committing");
     send(Command::Stop);
     let stopped = tokio::time::timeout(DRAIN_TIMEOUT, finished)
@@ -346,15 +494,45 @@ struct DriverThread {
     limits: Limits,
     sinks: JobSinks,
     dead_letter: JobDeadLetter,
-    input: KafkaInput,
+    input: Box<dyn Source + Send>,
     catalog: Arc<CheckpointCatalog>,
     metrics: Arc<Metrics>,
-    commands: Commands,
+    /// Set when the thread starts.
+    commands: Option<Commands>,
     checkpoint_interval: Duration,
-    shapes: LayoutShapes,
+    /// Which rules each task runs, where not every task runs them all.
+    shapes: Option<LayoutShapes>,
 }
 
 impl DriverThread {
+    fn new(
+        program: &Program,
+        config: &Config,
+        sinks: JobSinks,
+        dead_letter: JobDeadLetter,
+        input: Box<dyn Source + Send>,
+        catalog: &Arc<CheckpointCatalog>,
+        metrics: &Arc<Metrics>,
+    ) -> Self {
+        DriverThread {
+            program: program.clone(),
+            limits: limits(config),
+            sinks,
+            dead_letter,
+            input,
+            catalog: catalog.clone(),
+            metrics: metrics.clone(),
+            commands: None,
+            checkpoint_interval: config.checkpoint.interval,
+            shapes: None,
+        }
+    }
+
+    fn shaped(mut self, shapes: LayoutShapes) -> Self {
+        self.shapes = Some(shapes);
+        self
+    }
+
     /// Runs the driver until it is told to stop: what it did, derived
     /// events handed to a sink, checkpoints taken.
     fn run(mut self) -> Result<(crate::driver::RunSummary, u64, u64), JobError> {
@@ -363,17 +541,23 @@ impl DriverThread {
             metrics: self.metrics,
             checkpoints: 0,
         };
-        let mut sources: Vec<Box<dyn Source>> = vec![Box::new(self.input)];
-        let run = Driver::new(&self.program, &mut self.sinks, &mut self.dead_letter)
+        let mut commands = self.commands.take().unwrap_or_else(|| {
+            // Never without a sender: the thread then runs until its input ends.
+            Commands(std_mpsc::channel().1)
+        });
+        let mut sources: Vec<Box<dyn Source>> = vec![self.input];
+        let mut driver = Driver::new(&self.program, &mut self.sinks, &mut self.dead_letter)
             .limits(self.limits)
             .tasks_on_demand()
-            .shapes(&self.shapes)
             .checkpoints(&mut store)
             .observer(&mut observer)
-            .control(&mut self.commands)
+            .control(&mut commands)
             .checkpoint_every(self.checkpoint_interval)
-            .refresh_every(GAUGE_INTERVAL)
-            .run(&mut sources)?;
+            .refresh_every(GAUGE_INTERVAL);
+        if let Some(shapes) = &self.shapes {
+            driver = driver.shapes(shapes);
+        }
+        let run = driver.run(&mut sources)?;
         Ok((run, self.sinks.events_out(), observer.checkpoints))
     }
 }
@@ -387,10 +571,10 @@ struct Reloader {
     started: Program,
     catalog: Arc<CheckpointCatalog>,
     metrics: Arc<Metrics>,
-    topology: Topology,
-    /// The layout the job started with: its internal topics are the ones
-    /// the consumer reads and the forwarder writes.
-    layout: JobLayout,
+    /// Kafka jobs: the input topology, and the layout the job started
+    /// with (its internal topics are the ones the consumer reads and the
+    /// forwarder writes).
+    layout: Option<(Topology, JobLayout)>,
     /// For the sinks new rules' events would go to.
     config: Config,
 }
@@ -418,7 +602,10 @@ impl Reloader {
             refused(&self.metrics, &refusal);
             return None;
         }
-        if !JobLayout::plan(&new.program, &self.topology).same_topics(&self.layout) {
+        let regrouped = self.layout.as_ref().is_some_and(|(topology, layout)| {
+            !JobLayout::plan(&new.program, topology).same_topics(layout)
+        });
+        if regrouped {
             refused(
                 &self.metrics,
                 &"the new rules group their streams by other keys, which needs other \

@@ -144,6 +144,15 @@ impl CheckpointCatalog {
         self.claim(task)
     }
 
+    /// Claims task `task`'s series now, for a source that must know where
+    /// it resumes before the task is built (the event mesh's): the
+    /// checkpoint read, which the task is then built from.
+    pub fn claim_ahead(&self, task: TaskId) -> Result<Option<Checkpoint>, CheckpointError> {
+        let checkpoint = self.claim(task)?;
+        lock(&self.claimed).insert(task, checkpoint.clone());
+        Ok(checkpoint)
+    }
+
     /// The id of task `task`'s next checkpoint. Fails with
     /// [`CheckpointError::Fenced`] for a task this instance has not
     /// claimed, or lost: only a new assignment claims it again.

@@ -21,7 +21,9 @@ use tokio::runtime::Handle;
 
 use super::JobError;
 use crate::checkpoint::SourceOffset;
-use crate::config::{Config, DeadLetterTarget, SinkTarget, WebhookMode, WebhookTarget};
+use crate::config::{
+    AmqpTarget, CloudEventMode, Config, DeadLetterTarget, SinkTarget, WebhookMode, WebhookTarget,
+};
 use crate::driver::{task_name, DeadLetterOutput, EventSink, TaskId};
 use crate::kafka::cloudevent::DEFAULT_DATA_CONTENT_TYPE;
 use crate::kafka::written::written_ids;
@@ -29,7 +31,8 @@ use crate::kafka::{KafkaConnectorError, KafkaDeadLetter, KafkaSink, RejectedMess
 use crate::pipeline::OutputEvent;
 use crate::reject::{RejectReason, Rejection, SourcedRejection};
 use crate::sink::{dead_letter, CloudEventEncoder, CloudEventLines, LineWriter, SinkError};
-use webhook::{Mode, Outgoing, RetryPolicy, Signer, Undelivered, WebhookSettings, WebhookSink};
+use amqp::{binding, AmqpPublisher, CloudEvent, OutgoingMessage, PublisherSettings};
+use webhook::{Mode, Outgoing, RetryPolicy, Signer, WebhookSettings, WebhookSink};
 
 /// Unacknowledged Kafka messages at most before the job waits for acks: a
 /// slow broker slows consumption instead of growing memory.
@@ -46,6 +49,10 @@ enum Sink {
     /// Stdout, or a file appended to (a restarted job goes on writing it).
     Lines(CloudEventLines),
     Webhook(WebhookSink),
+    Amqp {
+        publisher: Box<AmqpPublisher>,
+        target: AmqpTarget,
+    },
 }
 
 /// The derived-event sinks of a job, one per target, and which rule goes
@@ -62,8 +69,8 @@ pub struct JobSinks {
     events_out: u64,
     /// Per restored task still replaying events a sink topic holds already.
     replays: HashMap<TaskId, Replay>,
-    /// Where events a webhook could not take go: the job's dead-letter
-    /// output, opened once a webhook sink is.
+    /// Where events a webhook or an exchange could not take go: the job's
+    /// dead-letter output, opened once such a sink is.
     undeliverable: Option<JobDeadLetter>,
 }
 
@@ -136,7 +143,7 @@ impl JobSinks {
         }
         let encoder = self.encoder.clone();
         let lines = |out| CloudEventLines::new(encoder.clone(), out);
-        self.sinks.push(match target {
+        let sink = match target {
             SinkTarget::Kafka { topic, mode } => {
                 Sink::Kafka(KafkaSink::new(&self.config.kafka, topic, *mode)?)
             }
@@ -145,15 +152,38 @@ impl JobSinks {
                 Sink::Lines(lines(LineWriter::append(path).map_err(JobError::Output)?))
             }
             SinkTarget::Http(target) => {
-                if self.undeliverable.is_none() {
-                    self.undeliverable =
-                        Some(JobDeadLetter::open(self.runtime.clone(), &self.config)?);
-                }
+                self.open_undeliverable()?;
                 Sink::Webhook(webhook_sink(target)?)
             }
-        });
+            SinkTarget::Amqp(target) => {
+                self.open_undeliverable()?;
+                binding::check_template(&target.routing_key).map_err(|problem| {
+                    JobError::Output(SinkError::connector(std::io::Error::other(problem)))
+                })?;
+                let settings = PublisherSettings::new(&target.url, &target.exchange);
+                let open = AmqpPublisher::open(&settings);
+                // Opened at startup (on the job's runtime) or at a reload
+                // (on the driver's thread).
+                let publisher = match Handle::try_current() {
+                    Ok(_) => tokio::task::block_in_place(|| self.runtime.block_on(open)),
+                    Err(_) => self.runtime.block_on(open),
+                }?;
+                Sink::Amqp {
+                    publisher: Box::new(publisher),
+                    target: target.clone(),
+                }
+            }
+        };
+        self.sinks.push(sink);
         self.targets.push(target.clone());
         Ok(self.sinks.len() - 1)
+    }
+
+    fn open_undeliverable(&mut self) -> Result<(), JobError> {
+        if self.undeliverable.is_none() {
+            self.undeliverable = Some(JobDeadLetter::open(self.runtime.clone(), &self.config)?);
+        }
+        Ok(())
     }
 
     /// Derived events handed to a sink.
@@ -169,6 +199,7 @@ impl JobSinks {
                 Sink::Kafka(k) => format!("kafka topic {}", k.topic()),
                 Sink::Lines(l) => l.name().display().to_string(),
                 Sink::Webhook(w) => format!("webhook {}", w.url()),
+                Sink::Amqp { target, .. } => exchange_name(target),
             })
             .collect()
     }
@@ -216,6 +247,12 @@ impl EventSink for JobSinks {
                     let outgoing = outgoing(&self.encoder, event);
                     self.runtime.block_on(webhook.send(outgoing));
                 }
+                Sink::Amqp { publisher, target } => {
+                    let message = amqp_message(&outgoing(&self.encoder, event), target);
+                    self.runtime
+                        .block_on(publisher.publish(message))
+                        .map_err(SinkError::connector)?;
+                }
             }
         }
         Ok(())
@@ -228,7 +265,7 @@ impl EventSink for JobSinks {
             match sink {
                 Sink::Lines(lines) => lines.flush()?,
                 Sink::Webhook(webhook) => self.runtime.block_on(webhook.flush()),
-                Sink::Kafka(_) => {}
+                Sink::Kafka(_) | Sink::Amqp { .. } => {}
             }
         }
         Ok(())
@@ -246,8 +283,33 @@ impl EventSink for JobSinks {
                 Sink::Lines(lines) => lines.barrier()?,
                 Sink::Webhook(webhook) => {
                     let undelivered = self.runtime.block_on(webhook.barrier());
+                    let failed = undelivered.iter().flat_map(|failed| {
+                        failed.events.iter().map(|event| Failed {
+                            kind: attribute(&event.attributes, "type"),
+                            raw: event.structured.clone(),
+                            error: failed.error.clone(),
+                        })
+                    });
                     if let Some(dead_letter) = self.undeliverable.as_mut() {
-                        dead_letter_undelivered(dead_letter, webhook.url(), &undelivered)?;
+                        dead_letter_undelivered(
+                            dead_letter,
+                            &format!("webhook {}", webhook.url()),
+                            failed,
+                        )?;
+                    }
+                }
+                Sink::Amqp { publisher, target } => {
+                    let refused = self
+                        .runtime
+                        .block_on(publisher.barrier())
+                        .map_err(SinkError::connector)?;
+                    let failed = refused.into_iter().map(|refused| Failed {
+                        kind: attribute(&refused.message.headers, "cloudEvents:type"),
+                        error: refused.reason,
+                        raw: refused.message.body,
+                    });
+                    if let Some(dead_letter) = self.undeliverable.as_mut() {
+                        dead_letter_undelivered(dead_letter, &exchange_name(target), failed)?;
                     }
                 }
             }
@@ -353,44 +415,90 @@ fn outgoing(encoder: &CloudEventEncoder, event: &OutputEvent) -> Outgoing {
     }
 }
 
-/// Events a webhook could not take, each to the dead-letter output with
-/// the last error (counted and logged, whatever the output).
+/// A derived event a sink could not take after every retry.
+struct Failed {
+    /// Its CloudEvent type (the rule's event name), when known.
+    kind: String,
+    /// What the sink was given.
+    raw: Vec<u8>,
+    error: String,
+}
+
+fn attribute(attributes: &[(String, String)], name: &str) -> String {
+    attributes
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or_else(String::new, |(_, value)| value.clone())
+}
+
+/// Events a sink (`sink` names it) could not take, each to the
+/// dead-letter output with the last error (counted and logged, whatever
+/// the output).
 fn dead_letter_undelivered(
     dead_letter: &mut JobDeadLetter,
-    url: &str,
-    undelivered: &[Undelivered],
+    sink: &str,
+    failed: impl Iterator<Item = Failed>,
 ) -> Result<(), SinkError> {
-    let count: usize = undelivered.iter().map(|u| u.events.len()).sum();
-    if count == 0 {
-        return Ok(());
+    let source: std::sync::Arc<str> = std::sync::Arc::from(sink);
+    let mut count = 0;
+    let mut first_error = None;
+    for failed in failed {
+        count += 1;
+        let record = SourcedRejection {
+            source: source.clone(),
+            rejection: Rejection {
+                line: 0,
+                reason: RejectReason::Undeliverable,
+                detail: format!("{sink}: {}", failed.error),
+                raw: failed.raw,
+            },
+            record: None,
+        };
+        dead_letter.reject(0, &failed.kind, &record)?;
+        first_error.get_or_insert(failed.error);
     }
-    let source: std::sync::Arc<str> = std::sync::Arc::from(format!("webhook {url}"));
-    for failed in undelivered {
-        for event in &failed.events {
-            let kind = event
-                .attributes
-                .iter()
-                .find(|(name, _)| name == "type")
-                .map_or("", |(_, value)| value.as_str());
-            let record = SourcedRejection {
-                source: source.clone(),
-                rejection: Rejection {
-                    line: 0,
-                    reason: RejectReason::Undeliverable,
-                    detail: format!("{url}: {}", failed.error),
-                    raw: event.structured.clone(),
-                },
-                record: None,
-            };
-            dead_letter.reject(0, kind, &record)?;
-        }
+    if let Some(error) = first_error {
+        dead_letter.flush()?;
+        tracing::warn!(
+            "{sink}: {count} derived events not delivered ({error}); sent to the dead-letter output",
+        );
     }
-    dead_letter.flush()?;
-    tracing::warn!(
-        "webhook {url}: {count} derived events not delivered ({}); sent to the dead-letter output",
-        undelivered[0].error
-    );
     Ok(())
+}
+
+/// An exchange sink as logs and dead-letter records name it.
+fn exchange_name(target: &AmqpTarget) -> String {
+    let exchange = if target.exchange.is_empty() {
+        "(default)"
+    } else {
+        &target.exchange
+    };
+    format!(
+        "amqp exchange {exchange} at {}",
+        amqp::url::redact(&target.url)
+    )
+}
+
+/// `event` as the CloudEvents AMQP binding lays it out for `target`.
+fn amqp_message(event: &Outgoing, target: &AmqpTarget) -> OutgoingMessage {
+    let event_type = attribute(&event.attributes, "type");
+    let subject = event
+        .attributes
+        .iter()
+        .find(|(name, _)| name == "subject")
+        .map(|(_, value)| value.as_str());
+    let routing_key = binding::routing_key(&target.routing_key, &event_type, subject);
+    let cloud_event = CloudEvent {
+        id: &event.id,
+        attributes: &event.attributes,
+        data: &event.data,
+        data_content_type: &event.data_content_type,
+        structured: &event.structured,
+    };
+    match target.mode {
+        CloudEventMode::Binary => binding::binary(&cloud_event, routing_key),
+        CloudEventMode::Structured => binding::structured(&cloud_event, routing_key),
+    }
 }
 
 /// The job's dead-letter output.
@@ -445,16 +553,25 @@ impl DeadLetterOutput for JobDeadLetter {
         let rejection = &rejected.rejection;
         match self {
             JobDeadLetter::Kafka { runtime, producer } => {
-                let Some(record) = &rejected.record else {
-                    return Ok(());
-                };
-                let message = RejectedMessage {
-                    topic: &record.topic,
-                    partition: record.partition,
-                    offset: record.offset,
-                    timestamp: record.timestamp,
-                    key: record.key.as_deref(),
-                    payload: &rejection.raw,
+                // Not a Kafka message (an HTTP or AMQP input, an event a
+                // webhook refused): named by its source and position.
+                let message = match &rejected.record {
+                    Some(record) => RejectedMessage {
+                        topic: &record.topic,
+                        partition: record.partition,
+                        offset: record.offset,
+                        timestamp: record.timestamp,
+                        key: record.key.as_deref(),
+                        payload: &rejection.raw,
+                    },
+                    None => RejectedMessage {
+                        topic: &rejected.source,
+                        partition: 0,
+                        offset: rejection.line,
+                        timestamp: None,
+                        key: None,
+                        payload: &rejection.raw,
+                    },
                 };
                 runtime
                     .block_on(producer.send(&message, rejection.reason, &rejection.detail))

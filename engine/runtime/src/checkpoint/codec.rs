@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Checkpoint, CheckpointError, OperatorState, RuleFile, RulesetFingerprint, SourceOffset,
-    StreamWatermark, FORMAT_VERSION,
+    StreamWatermark, Unacknowledged, FORMAT_VERSION,
 };
 
 const MAGIC: &[u8; 8] = b"EDDYCKPT";
@@ -37,6 +37,9 @@ struct Metadata {
     /// Absent in checkpoints written before eddy recorded its sinks' ends.
     #[serde(default)]
     outputs: Vec<SourceOffset>,
+    /// Absent in checkpoints of runs without AMQP sources.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    unacknowledged: Vec<Unacknowledged>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -61,6 +64,7 @@ pub(super) fn encode(checkpoint: &Checkpoint) -> Vec<u8> {
             .collect(),
         rules: checkpoint.rules.clone(),
         outputs: checkpoint.outputs.clone(),
+        unacknowledged: checkpoint.unacknowledged.clone(),
     };
     // Plain strings and integers: serialising into a Vec cannot fail.
     let meta = serde_json::to_vec(&metadata).unwrap_or_default();
@@ -139,6 +143,7 @@ pub(super) fn decode(path: &Path, bytes: &[u8]) -> Result<Checkpoint, Checkpoint
         operators,
         rules: metadata.rules,
         outputs: metadata.outputs,
+        unacknowledged: metadata.unacknowledged,
     })
 }
 
@@ -182,6 +187,10 @@ mod tests {
                 topic: "alerts".into(),
                 partition: 0,
                 next_offset: 9,
+            }],
+            unacknowledged: vec![Unacknowledged {
+                channel: "amqp:auth".into(),
+                identities: vec![3, 3, u64::MAX],
             }],
         }
     }

@@ -117,6 +117,18 @@ pub struct SourceOffset {
     pub next_offset: i64,
 }
 
+/// Messages a source handed to the pipeline before a checkpoint but
+/// acknowledges to their broker only once the checkpoint is stored (AMQP).
+/// Should the run stop in between, the broker delivers them again: the
+/// restored source knows them by these identities and skips them. Two
+/// messages may share an identity: it is a multiset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unacknowledged {
+    /// The source's name for where they came from (`amqp:<queue>`).
+    pub channel: String,
+    pub identities: Vec<u64>,
+}
+
 /// The watermark of one stream, or of one partition of it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct StreamWatermark {
@@ -150,6 +162,9 @@ pub struct Checkpoint {
     /// where a restored task looks for the events it derived after it, so
     /// as not to write them twice (empty for sinks that cannot be read back).
     pub outputs: Vec<SourceOffset>,
+    /// Messages covered by this checkpoint but maybe not yet acknowledged
+    /// to their broker (see [`Unacknowledged`]).
+    pub unacknowledged: Vec<Unacknowledged>,
 }
 
 impl Checkpoint {
@@ -163,6 +178,7 @@ impl Checkpoint {
             operators: Vec::new(),
             rules: Vec::new(),
             outputs: Vec::new(),
+            unacknowledged: Vec::new(),
         }
     }
 

@@ -260,6 +260,70 @@ impl Default for CheckpointConfig {
 pub enum StreamSource {
     Kafka(KafkaStream),
     File(FileStream),
+    /// Events POSTed to eddy (the HTTP source).
+    Http(HttpStream),
+    /// A RabbitMQ queue.
+    Amqp(AmqpStream),
+}
+
+impl StreamSource {
+    /// The kind, as `type = "..."` names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StreamSource::Kafka(_) => "kafka",
+            StreamSource::File(_) => "file",
+            StreamSource::Http(_) => "http",
+            StreamSource::Amqp(_) => "amqp",
+        }
+    }
+
+    /// Whether a job reads it as part of the event mesh (HTTP, AMQP): one
+    /// task, not partitioned like Kafka topics.
+    pub fn is_mesh(&self) -> bool {
+        matches!(self, StreamSource::Http(_) | StreamSource::Amqp(_))
+    }
+}
+
+/// `type = "http"`: a listener that producers POST events to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpStream {
+    /// Where to listen (default `127.0.0.1:8080`); streams may share a
+    /// listener at different paths.
+    pub listen: String,
+    /// The URL path of this stream's events (default `/`).
+    pub path: String,
+    /// The directory of the stream's write-ahead log (default
+    /// `eddy-wal/<stream>`).
+    pub wal: PathBuf,
+    /// The environment variable holding the bearer token POSTs need; open
+    /// without.
+    pub token_env: Option<String>,
+    /// Bodies over this size are refused (`413`).
+    pub max_request_bytes: usize,
+    /// Events in the log not yet read by the job at most; past it POSTs
+    /// are answered `429` (the job is behind).
+    pub max_backlog: u64,
+}
+
+impl HttpStream {
+    pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:8080";
+    pub const DEFAULT_MAX_REQUEST_BYTES: usize = 10 << 20;
+    pub const DEFAULT_MAX_BACKLOG: u64 = 100_000;
+}
+
+/// `type = "amqp"`: a RabbitMQ queue (AMQP 0-9-1), read with manual
+/// acknowledgements sent after the checkpoint that covers each message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmqpStream {
+    /// `amqp://user:password@host:port/vhost`.
+    pub url: String,
+    pub queue: String,
+    /// Messages delivered and not yet acknowledged at most.
+    pub prefetch: u16,
+}
+
+impl AmqpStream {
+    pub const DEFAULT_PREFETCH: u16 = 10_000;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,6 +374,25 @@ pub enum SinkTarget {
     },
     /// A webhook: CloudEvents POSTed over HTTP.
     Http(WebhookTarget),
+    /// An AMQP exchange (RabbitMQ), with publisher confirms.
+    Amqp(AmqpTarget),
+}
+
+/// `type = "amqp"`: where derived events are published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmqpTarget {
+    pub url: String,
+    /// `""`: the default exchange (the routing key names a queue).
+    pub exchange: String,
+    /// With `{type}` and `{subject}` replaced by the event's (default
+    /// `{type}`).
+    pub routing_key: String,
+    /// The CloudEvents AMQP binding's mode.
+    pub mode: CloudEventMode,
+}
+
+impl AmqpTarget {
+    pub const DEFAULT_ROUTING_KEY: &'static str = "{type}";
 }
 
 /// `type = "http"`: where and how derived events are POSTed.

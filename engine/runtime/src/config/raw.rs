@@ -15,10 +15,11 @@ use toml::Spanned;
 
 use super::error::{ConfigError, Location};
 use super::{
-    duration, CheckpointConfig, CloudEventMode, Config, DeadLetterTarget, FileStream, Format,
-    KafkaConfig, KafkaStream, KeyLocations, LimitsConfig, LogFormat, MetricsConfig, SinkTarget,
-    StreamSource, TimestampSource, WebhookMode, WebhookTarget, DEFAULT_CHANNEL_CAPACITY,
-    DEFAULT_IDLE_PARTITION_TIMEOUT, DEFAULT_MAX_MESSAGE_BYTES,
+    duration, AmqpStream, AmqpTarget, CheckpointConfig, CloudEventMode, Config, DeadLetterTarget,
+    FileStream, Format, HttpStream, KafkaConfig, KafkaStream, KeyLocations, LimitsConfig,
+    LogFormat, MetricsConfig, SinkTarget, StreamSource, TimestampSource, WebhookMode,
+    WebhookTarget, DEFAULT_CHANNEL_CAPACITY, DEFAULT_IDLE_PARTITION_TIMEOUT,
+    DEFAULT_MAX_MESSAGE_BYTES,
 };
 
 #[derive(Deserialize)]
@@ -74,7 +75,36 @@ enum SourceKind {
     #[default]
     Kafka,
     File,
+    Http,
+    Amqp,
 }
+
+impl SourceKind {
+    fn name(self) -> &'static str {
+        match self {
+            SourceKind::Kafka => "kafka",
+            SourceKind::File => "file",
+            SourceKind::Http => "http",
+            SourceKind::Amqp => "amqp",
+        }
+    }
+}
+
+/// Which kinds of stream have each setting (`format` and `type`: all).
+const STREAM_SETTINGS: &[(&str, &[&str])] = &[
+    ("topic", &["kafka"]),
+    ("key_field", &["kafka"]),
+    ("timestamp", &["kafka"]),
+    ("path", &["file", "http"]),
+    ("listen", &["http"]),
+    ("wal", &["http"]),
+    ("token_env", &["http"]),
+    ("max_request_bytes", &["http"]),
+    ("max_backlog", &["http"]),
+    ("url", &["amqp"]),
+    ("queue", &["amqp"]),
+    ("prefetch", &["amqp"]),
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,6 +117,34 @@ struct RawStream {
     format: Format,
     key_field: Option<String>,
     timestamp: Option<TimestampSource>,
+    listen: Option<String>,
+    wal: Option<PathBuf>,
+    token_env: Option<String>,
+    max_request_bytes: Option<NonZeroUsize>,
+    max_backlog: Option<NonZeroUsize>,
+    url: Option<String>,
+    queue: Option<String>,
+    prefetch: Option<std::num::NonZeroU16>,
+}
+
+impl RawStream {
+    /// Which settings the table sets.
+    fn set(&self) -> [(&'static str, bool); 12] {
+        [
+            ("topic", self.topic.is_some()),
+            ("key_field", self.key_field.is_some()),
+            ("timestamp", self.timestamp.is_some()),
+            ("path", self.path.is_some()),
+            ("listen", self.listen.is_some()),
+            ("wal", self.wal.is_some()),
+            ("token_env", self.token_env.is_some()),
+            ("max_request_bytes", self.max_request_bytes.is_some()),
+            ("max_backlog", self.max_backlog.is_some()),
+            ("url", self.url.is_some()),
+            ("queue", self.queue.is_some()),
+            ("prefetch", self.prefetch.is_some()),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -96,7 +154,35 @@ enum SinkKind {
     Stdout,
     File,
     Http,
+    Amqp,
 }
+
+impl SinkKind {
+    fn name(self) -> &'static str {
+        match self {
+            SinkKind::Kafka => "kafka",
+            SinkKind::Stdout => "stdout",
+            SinkKind::File => "file",
+            SinkKind::Http => "http",
+            SinkKind::Amqp => "amqp",
+        }
+    }
+}
+
+/// Which kinds of sink have each setting (`type` and `accepts`: all).
+const SINK_SETTINGS: &[(&str, &[&str])] = &[
+    ("topic", &["kafka"]),
+    ("mode", &["kafka", "http", "amqp"]),
+    ("path", &["file"]),
+    ("url", &["http", "amqp"]),
+    ("timeout", &["http"]),
+    ("max_attempts", &["http"]),
+    ("concurrency", &["http"]),
+    ("max_batch", &["http"]),
+    ("secret_env", &["http"]),
+    ("exchange", &["amqp"]),
+    ("routing_key", &["amqp"]),
+];
 
 /// `binary` or `structured` (kafka, http), `batch` (http only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -122,8 +208,29 @@ struct RawSink {
     concurrency: Option<NonZeroUsize>,
     max_batch: Option<NonZeroUsize>,
     secret_env: Option<String>,
+    exchange: Option<String>,
+    routing_key: Option<String>,
     /// Classifications of derived events it is cleared for.
     accepts: Option<Vec<String>>,
+}
+
+impl RawSink {
+    /// Which settings the table sets.
+    fn set(&self) -> [(&'static str, bool); 11] {
+        [
+            ("topic", self.topic.is_some()),
+            ("mode", self.mode.is_some()),
+            ("path", self.path.is_some()),
+            ("url", self.url.is_some()),
+            ("timeout", self.timeout.is_some()),
+            ("max_attempts", self.max_attempts.is_some()),
+            ("concurrency", self.concurrency.is_some()),
+            ("max_batch", self.max_batch.is_some()),
+            ("secret_env", self.secret_env.is_some()),
+            ("exchange", self.exchange.is_some()),
+            ("routing_key", self.routing_key.is_some()),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -156,6 +263,42 @@ impl Errors<'_> {
             key: key.to_string(),
             message: message.into(),
         }
+    }
+
+    /// Refuses the first setting in `set` that a `kind` table (of a
+    /// `what`: stream, sink) does not have, naming the kinds that have it.
+    fn only_settings_of(
+        &self,
+        start: usize,
+        table: &str,
+        kind: &str,
+        what: &str,
+        set: &[(&str, bool)],
+        settings: &[(&str, &[&str])],
+    ) -> Result<(), ConfigError> {
+        for (field, _) in set.iter().filter(|(_, set)| *set) {
+            let Some((_, kinds)) = settings.iter().find(|(name, _)| name == field) else {
+                continue;
+            };
+            if !kinds.contains(&kind) {
+                let article = if kinds[0].starts_with(['a', 'e', 'i', 'o', 'u', 'h']) {
+                    "an"
+                } else {
+                    "a"
+                };
+                let named = match kinds {
+                    [one] => one.to_string(),
+                    [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+                    [] => String::new(),
+                };
+                return Err(self.at(
+                    Some(start),
+                    &format!("{table}.{field}"),
+                    format!("only {article} {named} {what} has this setting"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn location(&self, offset: usize) -> Location {
@@ -254,37 +397,23 @@ fn stream_source(
     raw: RawStream,
 ) -> Result<StreamSource, ConfigError> {
     let key = |field: &str| format!("streams.{name}.{field}");
+    errors.only_settings_of(
+        start,
+        &format!("streams.{name}"),
+        raw.kind.name(),
+        "stream",
+        &raw.set(),
+        STREAM_SETTINGS,
+    )?;
     match raw.kind {
-        SourceKind::Kafka => {
-            if raw.path.is_some() {
-                return Err(errors.at(
-                    Some(start),
-                    &key("path"),
-                    "a kafka stream reads a topic, not a path (set `type = \"file\"` to read a file)",
-                ));
-            }
-            Ok(StreamSource::Kafka(KafkaStream {
-                topic: non_empty(errors, start, &key("topic"), raw.topic)?
-                    .unwrap_or_else(|| name.to_string()),
-                format: raw.format,
-                key_field: non_empty(errors, start, &key("key_field"), raw.key_field)?,
-                timestamp: raw.timestamp.unwrap_or_default(),
-            }))
-        }
+        SourceKind::Kafka => Ok(StreamSource::Kafka(KafkaStream {
+            topic: non_empty(errors, start, &key("topic"), raw.topic)?
+                .unwrap_or_else(|| name.to_string()),
+            format: raw.format,
+            key_field: non_empty(errors, start, &key("key_field"), raw.key_field)?,
+            timestamp: raw.timestamp.unwrap_or_default(),
+        })),
         SourceKind::File => {
-            for (field, set) in [
-                ("topic", raw.topic.is_some()),
-                ("key_field", raw.key_field.is_some()),
-                ("timestamp", raw.timestamp.is_some()),
-            ] {
-                if set {
-                    return Err(errors.at(
-                        Some(start),
-                        &key(field),
-                        "only a kafka stream has this setting",
-                    ));
-                }
-            }
             let path = raw.path.ok_or_else(|| {
                 errors.at(Some(start), &key("path"), "a file stream needs a `path`")
             })?;
@@ -293,6 +422,73 @@ fn stream_source(
                 format: raw.format,
             }))
         }
+        SourceKind::Http => {
+            let path = match raw.path {
+                None => "/".to_string(),
+                Some(path) => path
+                    .to_str()
+                    .filter(|p| p.starts_with('/') && !p.contains(['?', '#']))
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        errors.at(
+                            Some(start),
+                            &key("path"),
+                            "an http stream's `path` is a URL path starting with `/`",
+                        )
+                    })?,
+            };
+            Ok(StreamSource::Http(HttpStream {
+                listen: non_empty(errors, start, &key("listen"), raw.listen)?
+                    .unwrap_or_else(|| HttpStream::DEFAULT_LISTEN.to_string()),
+                path,
+                wal: raw
+                    .wal
+                    .unwrap_or_else(|| PathBuf::from("eddy-wal").join(name)),
+                token_env: non_empty(errors, start, &key("token_env"), raw.token_env)?,
+                max_request_bytes: raw
+                    .max_request_bytes
+                    .map_or(HttpStream::DEFAULT_MAX_REQUEST_BYTES, NonZeroUsize::get),
+                max_backlog: raw
+                    .max_backlog
+                    .map_or(HttpStream::DEFAULT_MAX_BACKLOG, |n| n.get() as u64),
+            }))
+        }
+        SourceKind::Amqp => {
+            let needed = |field: &str, value: Option<String>| {
+                non_empty(errors, start, &key(field), value)?.ok_or_else(|| {
+                    errors.at(
+                        Some(start),
+                        &key(field),
+                        format!("an amqp stream needs a `{field}`"),
+                    )
+                })
+            };
+            Ok(StreamSource::Amqp(AmqpStream {
+                url: amqp_url(errors, start, &key("url"), needed("url", raw.url)?)?,
+                queue: needed("queue", raw.queue)?,
+                prefetch: raw
+                    .prefetch
+                    .map_or(AmqpStream::DEFAULT_PREFETCH, |n| n.get()),
+            }))
+        }
+    }
+}
+
+/// An AMQP URL: `amqp://` (TLS, `amqps://`, is not built in).
+fn amqp_url(
+    errors: &Errors<'_>,
+    start: usize,
+    key: &str,
+    url: String,
+) -> Result<String, ConfigError> {
+    if url.starts_with("amqp://") {
+        Ok(url)
+    } else {
+        Err(errors.at(
+            Some(start),
+            key,
+            "an amqp `url` starts with amqp:// (amqp://user:password@host:5672/vhost)",
+        ))
     }
 }
 
@@ -327,71 +523,45 @@ fn sink_target(
     raw: RawSink,
 ) -> Result<SinkTarget, ConfigError> {
     let key = |field: &str| format!("sinks.{name}.{field}");
-    let only = |field: &str, kind: &str| {
-        errors.at(
-            Some(start),
-            &key(field),
-            format!("only {kind} sink has this setting"),
-        )
-    };
-    let http_only = [
-        ("url", raw.url.is_some()),
-        ("timeout", raw.timeout.is_some()),
-        ("max_attempts", raw.max_attempts.is_some()),
-        ("concurrency", raw.concurrency.is_some()),
-        ("max_batch", raw.max_batch.is_some()),
-        ("secret_env", raw.secret_env.is_some()),
-    ];
-    let forbid = |fields: &[(&str, bool)], kind: &str| -> Result<(), ConfigError> {
-        match fields.iter().find(|(_, set)| *set) {
-            Some((field, _)) => Err(only(field, kind)),
-            None => Ok(()),
-        }
-    };
-
+    errors.only_settings_of(
+        start,
+        &format!("sinks.{name}"),
+        raw.kind.name(),
+        "sink",
+        &raw.set(),
+        SINK_SETTINGS,
+    )?;
     match raw.kind {
         SinkKind::Kafka => {
-            forbid(&[("path", raw.path.is_some())], "a file")?;
-            forbid(&http_only, "an http")?;
             let topic = non_empty(errors, start, &key("topic"), raw.topic)?.ok_or_else(|| {
                 errors.at(Some(start), &key("topic"), "a kafka sink needs a `topic`")
             })?;
-            let mode = match raw.mode {
-                None | Some(RawSinkMode::Binary) => CloudEventMode::Binary,
-                Some(RawSinkMode::Structured) => CloudEventMode::Structured,
-                Some(RawSinkMode::Batch) => {
-                    return Err(errors.at(
-                        Some(start),
-                        &key("mode"),
-                        "`batch` is for http sinks; a kafka sink is `binary` or `structured`",
-                    ))
-                }
-            };
-            Ok(SinkTarget::Kafka { topic, mode })
+            Ok(SinkTarget::Kafka {
+                topic,
+                mode: binary_or_structured(errors, start, &key("mode"), raw.mode, "a kafka")?,
+            })
         }
-        SinkKind::Stdout => {
-            forbid(
-                &[("topic", raw.topic.is_some()), ("mode", raw.mode.is_some())],
-                "a kafka or http",
-            )?;
-            forbid(&[("path", raw.path.is_some())], "a file")?;
-            forbid(&http_only, "an http")?;
-            Ok(SinkTarget::Stdout)
-        }
+        SinkKind::Stdout => Ok(SinkTarget::Stdout),
         SinkKind::File => {
-            forbid(
-                &[("topic", raw.topic.is_some()), ("mode", raw.mode.is_some())],
-                "a kafka or http",
-            )?;
-            forbid(&http_only, "an http")?;
             let path = raw.path.ok_or_else(|| {
                 errors.at(Some(start), &key("path"), "a file sink needs a `path`")
             })?;
             Ok(SinkTarget::File { path })
         }
+        SinkKind::Amqp => {
+            let url = non_empty(errors, start, &key("url"), raw.url)?
+                .ok_or_else(|| errors.at(Some(start), &key("url"), "an amqp sink needs a `url`"))?;
+            let routing_key = raw
+                .routing_key
+                .unwrap_or_else(|| AmqpTarget::DEFAULT_ROUTING_KEY.to_string());
+            Ok(SinkTarget::Amqp(AmqpTarget {
+                url: amqp_url(errors, start, &key("url"), url)?,
+                exchange: raw.exchange.unwrap_or_default(),
+                routing_key,
+                mode: binary_or_structured(errors, start, &key("mode"), raw.mode, "an amqp")?,
+            }))
+        }
         SinkKind::Http => {
-            forbid(&[("topic", raw.topic.is_some())], "a kafka")?;
-            forbid(&[("path", raw.path.is_some())], "a file")?;
             let url = non_empty(errors, start, &key("url"), raw.url.clone())?
                 .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
                 .ok_or_else(|| {
@@ -432,6 +602,25 @@ fn sink_target(
                 secret_env: non_empty(errors, start, &key("secret_env"), raw.secret_env)?,
             }))
         }
+    }
+}
+
+/// A CloudEvents mode of a sink that has no `batch` (`kind`: "a kafka").
+fn binary_or_structured(
+    errors: &Errors<'_>,
+    start: usize,
+    key: &str,
+    mode: Option<RawSinkMode>,
+    kind: &str,
+) -> Result<CloudEventMode, ConfigError> {
+    match mode {
+        None | Some(RawSinkMode::Binary) => Ok(CloudEventMode::Binary),
+        Some(RawSinkMode::Structured) => Ok(CloudEventMode::Structured),
+        Some(RawSinkMode::Batch) => Err(errors.at(
+            Some(start),
+            key,
+            format!("`batch` is for http sinks; {kind} sink is `binary` or `structured`"),
+        )),
     }
 }
 

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use dsl::plan::{Millis, Program, StreamPlan};
 use operators::Limits;
 
-use crate::checkpoint::{Checkpoint, CheckpointError, SourceOffset};
+use crate::checkpoint::{Checkpoint, CheckpointError, SourceOffset, Unacknowledged};
 use crate::decode::DecodeError;
 use crate::pipeline::reload::{rule_changes, unchanged_rules};
 use crate::pipeline::{OutputEvent, PipelineError, Progress};
@@ -268,7 +268,8 @@ impl<'r> Driver<'r> {
                 self.observer.refresh(&self.program, &self.tasks);
                 last_refresh = Instant::now();
             }
-            if due(last_checkpoint, self.checkpoint_interval) {
+            let wanted = self.store.is_some() && sources.iter().any(|s| s.wants_checkpoint());
+            if wanted || due(last_checkpoint, self.checkpoint_interval) {
                 self.checkpoint(sources)?;
                 last_checkpoint = Instant::now();
             }
@@ -377,9 +378,13 @@ impl<'r> Driver<'r> {
                     // the task derives is always after a checkpoint that
                     // records where the sinks ended.
                     let outputs = self.events.positions()?;
-                    if let Err(error) =
-                        store_task(&mut **store, task, &mut built, &self.inputs, &outputs)
-                    {
+                    if let Err(error) = store_task(
+                        &mut **store,
+                        task,
+                        &mut built,
+                        &self.inputs,
+                        (&outputs, &[]),
+                    ) {
                         if is_fenced(&error) {
                             self.fence(task);
                         }
@@ -529,6 +534,8 @@ impl<'r> Driver<'r> {
         for source in sources.iter_mut() {
             source.barrier()?;
         }
+        let unacknowledged: Vec<Unacknowledged> =
+            sources.iter().flat_map(|s| s.unacknowledged()).collect();
         self.barrier()?;
         let Some(store) = self.store.as_mut() else {
             return Ok(());
@@ -545,7 +552,14 @@ impl<'r> Driver<'r> {
                 .events
                 .replaying_from(id)
                 .unwrap_or_else(|| outputs.clone());
-            let checkpoint = match store_task(&mut **store, id, task, &self.inputs, &outputs) {
+            let stored = store_task(
+                &mut **store,
+                id,
+                task,
+                &self.inputs,
+                (&outputs, &unacknowledged),
+            );
+            let checkpoint = match stored {
                 Ok(checkpoint) => checkpoint,
                 Err(error) if is_fenced(&error) => {
                     fenced.push(id);
@@ -598,7 +612,7 @@ impl<'r> Driver<'r> {
                     // If the new owner claimed the task before its state
                     // was handed back, it resumes from the checkpoint
                     // before and replays what followed.
-                    match store_task(&mut **store, *id, &mut task, &self.inputs, &outputs) {
+                    match store_task(&mut **store, *id, &mut task, &self.inputs, (&outputs, &[])) {
                         Err(error) if is_fenced(&error) => self.fence(*id),
                         other => {
                             other?;
@@ -706,17 +720,19 @@ pub fn untimely_detail(event: &UntimelyEvent, plan: &StreamPlan) -> String {
     }
 }
 
-/// Stores task `id`'s checkpoint, with the sinks' `outputs`.
+/// Stores task `id`'s checkpoint, with the sinks' `outputs` and the
+/// sources' `unacknowledged` messages.
 fn store_task(
     store: &mut dyn TaskStore,
     id: TaskId,
     task: &mut Task,
     inputs: &[(usize, String)],
-    outputs: &[SourceOffset],
+    (outputs, unacknowledged): (&[SourceOffset], &[Unacknowledged]),
 ) -> Result<Checkpoint, RunError> {
     let mut checkpoint = store.begin(id)?;
     task.fill(id, inputs, &mut checkpoint)?;
     checkpoint.outputs = outputs.to_vec();
+    checkpoint.unacknowledged = unacknowledged.to_vec();
     store.save(id, &checkpoint)?;
     Ok(checkpoint)
 }

@@ -15,7 +15,7 @@ use operators::schema::OFFSET_COLUMN;
 
 use super::task::TaskId;
 use super::RunError;
-use crate::checkpoint::SourceOffset;
+use crate::checkpoint::{SourceOffset, Unacknowledged};
 use crate::reject::{RejectReason, Rejection, SourceRecord, SourcedRejection};
 use crate::source::Chunk;
 use crate::time::{SourceProgress, Untimely, UntimelyEvent};
@@ -43,6 +43,20 @@ pub trait Source {
     /// them is stored.
     fn barrier(&mut self) -> Result<(), RunError> {
         Ok(())
+    }
+
+    /// Messages handed on so far that the source acknowledges to their
+    /// broker only at [`Source::commit`]: asked after [`Source::barrier`],
+    /// and stored with the checkpoint (see [`Unacknowledged`]).
+    fn unacknowledged(&self) -> Vec<Unacknowledged> {
+        Vec::new()
+    }
+
+    /// Whether the source needs a checkpoint before the next one is due: it
+    /// acknowledges messages only at [`Source::commit`], and its broker
+    /// stops delivering when too many are unacknowledged.
+    fn wants_checkpoint(&self) -> bool {
+        false
     }
 
     /// A checkpoint now covers `positions` (stored with the state that
