@@ -12,7 +12,8 @@
 # install of rabbitmq-server 3.10.8 and Erlang 25) took 17.6 s; a start, from
 # launch to `rabbitmqctl await_startup` done, 6 s (first boot) to 8 s.
 #
-# The tests declare their own queues and exchanges and log in as
+# The eddy job's tests (engine/tests/amqp_job.rs) publish and read with
+# pika, installed here. The tests declare their own queues and exchanges and log in as
 # guest/guest, which RabbitMQ allows from loopback only. The node's data is
 # RabbitMQ's own (/var/lib/rabbitmq), so durable queues survive a restart;
 # this script's log and pid file live in $EDDY_RABBITMQ_DIR (default
@@ -24,7 +25,9 @@ HOST=127.0.0.1
 PORT=5672
 NAME=rabbitmq
 STATE_DIR="${EDDY_RABBITMQ_DIR:-/tmp/eddy-rabbitmq}"
-PYTHON="${PYTHON:-python3}" # lib.sh's pip helpers; unused here
+PYTHON="${PYTHON:-python3}"
+# The tests' independent AMQP client (pure Python, installs in seconds).
+PIKA_VERSION=1.3.2
 # Erlang boots in a few seconds; a cold first boot (new database) is slower.
 START_TIMEOUT_S="${START_TIMEOUT_S:-90}"
 # shellcheck source=lib.sh
@@ -73,6 +76,8 @@ CONF
 
 start() {
     install
+    "$PYTHON" -c "import importlib.metadata as m; raise SystemExit(m.version('pika') != '$PIKA_VERSION')" 2>/dev/null \
+        || pip_install "pika==$PIKA_VERSION"
     configure
     local began=$SECONDS
     # Foreground under start_daemon (setsid, log, pid of the wrapper's su).

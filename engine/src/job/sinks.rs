@@ -205,6 +205,17 @@ impl JobSinks {
     }
 }
 
+impl Drop for JobSinks {
+    /// AMQP publishers close their channels by spawning a task as they
+    /// drop, so they are dropped inside the job's runtime (the driver's
+    /// thread is outside it).
+    fn drop(&mut self) {
+        let sinks = std::mem::take(&mut self.sinks);
+        let _runtime = self.runtime.enter();
+        drop(sinks);
+    }
+}
+
 impl EventSink for JobSinks {
     fn write(&mut self, events: &[OutputEvent]) -> Result<(), SinkError> {
         self.write_from(None, events)
