@@ -67,6 +67,17 @@ fn the_example_config_parses() {
 }
 
 #[test]
+fn the_event_mesh_example_configs_parse() {
+    for (name, kind) in [("http.toml", "http"), ("amqp.toml", "amqp")] {
+        let path = format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let config = Config::parse(&text, &path).unwrap();
+        assert_eq!(config.streams.len(), 3, "{name}");
+        assert!(config.streams.values().all(|s| s.kind() == kind), "{name}");
+    }
+}
+
+#[test]
 fn every_kind_of_stream_sink_and_dead_letter_is_read() {
     let config = parse(
         r#"
