@@ -75,7 +75,10 @@ fn main() {
         dir.path().display()
     );
     println!("write only        {:>9.1} us/request   1.0x", per(baseline));
-    for (name, took) in [("sync per request", per_request), ("group commit (16)", grouped)] {
+    for (name, took) in [
+        ("sync per request", per_request),
+        ("group commit (16)", grouped),
+    ] {
         println!(
             "{name:<17} {:>9.1} us/request {:>5.0}x write only",
             per(took),

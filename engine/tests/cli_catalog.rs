@@ -529,3 +529,60 @@ fn owners_and_classifications_are_shown() {
         .collect();
     assert_eq!(tags, ["classification:restricted", "owner:fraud-ops"]);
 }
+
+#[test]
+fn amqp_queues_and_exchanges_are_channels_with_their_bindings() {
+    let doc = parse(&stdout(&eddy(&[
+        "catalog",
+        "--config",
+        "examples/amqp.toml",
+    ])));
+    let queue = &doc["channels"]["eddy-auth"];
+    assert_eq!(queue["address"], "eddy-auth");
+    assert_eq!(queue["bindings"]["amqp"]["is"], "queue");
+    assert_eq!(queue["bindings"]["amqp"]["queue"]["name"], "eddy-auth");
+    let exchange = object(&doc["channels"], "channels")
+        .values()
+        .find(|c| c["bindings"]["amqp"]["is"] == "routingKey")
+        .expect("the exchange's channel");
+    assert_eq!(exchange["address"], "eddy.{type}");
+    assert_eq!(
+        exchange["bindings"]["amqp"]["exchange"]["name"],
+        "amq.topic"
+    );
+    let send = &doc["operations"]["send_takeover"];
+    assert_eq!(send["bindings"]["amqp"]["deliveryMode"], 2);
+    assert_eq!(
+        doc["operations"]["receive_auth"]["bindings"]["amqp"]["ack"],
+        true
+    );
+    let message = &doc["components"]["messages"]["eddy.takeover"];
+    assert!(
+        message["summary"]
+            .as_str()
+            .unwrap()
+            .contains("AMQP binary mode"),
+        "{message}"
+    );
+}
+
+#[test]
+fn http_streams_are_channels_posted_to() {
+    let doc = parse(&stdout(&eddy(&[
+        "catalog",
+        "--config",
+        "examples/http.toml",
+    ])));
+    let channel = object(&doc["channels"], "channels")
+        .values()
+        .find(|c| c["address"] == "http://127.0.0.1:8080/auth")
+        .expect("the auth endpoint's channel");
+    assert!(channel["description"]
+        .as_str()
+        .unwrap()
+        .contains("HTTP endpoint"));
+    assert_eq!(
+        doc["operations"]["receive_auth"]["bindings"]["http"]["method"],
+        "POST"
+    );
+}
