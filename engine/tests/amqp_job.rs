@@ -213,27 +213,22 @@ impl Queues {
 #[test]
 fn the_fraud_pack_through_rabbitmq_gives_the_file_run() {
     let Some(url) = broker() else { return };
-    let scratch = tempfile::tempdir().expect("temp dir");
-    let dir = scratch.path();
-    let rules = kafka_support::fraud_dir().join("rules.eddy");
-    let inputs = mesh_support::fraud_inputs();
-    let oracle = mesh_support::oracle(dir, &rules, &inputs);
-    let expected = mesh_support::expected(&oracle);
-    assert!(expected.len() > 20, "{} derived events", expected.len());
+    let case = mesh_support::FraudCase::new();
+    let (dir, rules, expected) = (case.dir(), &case.rules, &case.expected);
 
     let queues = Queues::declare(&url, "amqp-fraud");
-    queues.publish(dir, &inputs);
+    queues.publish(dir, &case.inputs);
     let config = queues.config(dir, "1s");
-    let mut job = EddyJob::start(dir, "amqp-fraud", &rules, &config);
+    let mut job = EddyJob::start(dir, "amqp-fraud", rules, &config);
     let mut got = BTreeMap::new();
-    queues.wait_for(&mut got, &expected, &mut job);
+    queues.wait_for(&mut got, expected, &mut job);
     let stderr = job.terminate();
     queues.drain_into(&mut got);
 
     let got = kafka_support::before(&got, kafka_support::SENTINEL_CUTOFF);
-    kafka_support::assert_same_events(&got, &expected, &format!("eddy's stderr:\n{stderr}"));
+    kafka_support::assert_same_events(&got, expected, &format!("eddy's stderr:\n{stderr}"));
     let dead = mesh_support::read_dead_letters(&dir.join("dead-letter.jsonl"));
-    assert_eq!(dead.len(), oracle.rejected.len(), "{dead:#?}");
+    assert_eq!(dead.len(), case.oracle.rejected.len(), "{dead:#?}");
     assert!(
         dead.iter()
             .all(|r| r["source"].as_str().is_some_and(|s| s.starts_with("amqp:"))),
@@ -249,22 +244,9 @@ fn the_fraud_pack_through_rabbitmq_gives_the_file_run() {
 #[test]
 fn kill_dash_nine_at_three_points_loses_nothing() {
     let Some(url) = broker() else { return };
-    let scratch = tempfile::tempdir().expect("temp dir");
-    let dir = scratch.path();
-    let rules = kafka_support::fraud_dir().join("rules.eddy");
-    let inputs = mesh_support::fraud_inputs();
-    let oracle = mesh_support::oracle(dir, &rules, &inputs);
-    let expected = mesh_support::expected(&oracle);
-    let part = |index: usize| -> BTreeMap<&'static str, Vec<String>> {
-        inputs
-            .iter()
-            .map(|(&stream, lines)| {
-                let third = lines.len().div_ceil(3);
-                let end = (third * (index + 1)).min(lines.len());
-                (stream, lines[(third * index).min(end)..end].to_vec())
-            })
-            .collect()
-    };
+    let case = mesh_support::FraudCase::new();
+    let (dir, rules, expected) = (case.dir(), &case.rules, &case.expected);
+    let part = |index: usize| case.part(index, 3);
     let queues = Queues::declare(&url, "amqp-kill");
     let config = queues.config(dir, "300ms");
     let mut got = BTreeMap::new();
@@ -273,7 +255,7 @@ fn kill_dash_nine_at_three_points_loses_nothing() {
     // 1. Killed as soon as something is derived, before its first
     //    checkpoint after input can have been acknowledged for long.
     queues.publish(dir, &part(0));
-    let mut job = EddyJob::start(dir, "amqp-kill-1", &rules, &config);
+    let mut job = EddyJob::start(dir, "amqp-kill-1", rules, &config);
     let started = Instant::now();
     while got.is_empty() {
         queues.drain_into(&mut got);
@@ -285,25 +267,25 @@ fn kill_dash_nine_at_three_points_loses_nothing() {
 
     // 2. Killed after several checkpoints of a run.
     queues.publish(dir, &part(1));
-    let mut job = EddyJob::start(dir, "amqp-kill-2", &rules, &config);
+    let mut job = EddyJob::start(dir, "amqp-kill-2", rules, &config);
     job.wait_for_log("checkpoint of", 4, Duration::from_secs(30));
     queues.drain_into(&mut got);
     logs.push(job.kill_dash_nine());
 
     // 3. Killed right after its first checkpoint.
     queues.publish(dir, &part(2));
-    let mut job = EddyJob::start(dir, "amqp-kill-3", &rules, &config);
+    let mut job = EddyJob::start(dir, "amqp-kill-3", rules, &config);
     job.wait_for_log("checkpoint of", 1, Duration::from_secs(30));
     logs.push(job.kill_dash_nine());
 
-    let mut job = EddyJob::start(dir, "amqp-after-kills", &rules, &config);
-    queues.wait_for(&mut got, &expected, &mut job);
+    let mut job = EddyJob::start(dir, "amqp-after-kills", rules, &config);
+    queues.wait_for(&mut got, expected, &mut job);
     std::thread::sleep(Duration::from_secs(1));
     logs.push(job.terminate());
     queues.drain_into(&mut got);
     let context = logs.join("\n--- next run ---\n");
     let got = kafka_support::before(&got, kafka_support::SENTINEL_CUTOFF);
-    kafka_support::assert_same_events(&got, &expected, &context);
+    kafka_support::assert_same_events(&got, expected, &context);
     // Whether a kill fell between a checkpoint and its acknowledgements
     // depends on timing: reported, not required.
     let skipped: Vec<&str> = context
@@ -320,20 +302,16 @@ fn kill_dash_nine_at_three_points_loses_nothing() {
 #[test]
 fn a_crash_between_checkpoint_and_acknowledgement_processes_nothing_twice() {
     let Some(url) = broker() else { return };
-    let scratch = tempfile::tempdir().expect("temp dir");
-    let dir = scratch.path();
-    let rules = kafka_support::fraud_dir().join("rules.eddy");
-    let inputs = mesh_support::fraud_inputs();
-    let oracle = mesh_support::oracle(dir, &rules, &inputs);
-    let expected = mesh_support::expected(&oracle);
+    let case = mesh_support::FraudCase::new();
+    let (dir, rules, expected) = (case.dir(), &case.rules, &case.expected);
     let queues = Queues::declare(&url, "amqp-failpoint");
     let config = queues.config(dir, "300ms");
-    queues.publish(dir, &inputs);
+    queues.publish(dir, &case.inputs);
 
     let job = EddyJob::start_with_env(
         dir,
         "amqp-crash-before-ack",
-        &rules,
+        rules,
         &config,
         &[("EDDY_FAILPOINT", "amqp-before-ack".into())],
     );
@@ -341,8 +319,8 @@ fn a_crash_between_checkpoint_and_acknowledgement_processes_nothing_twice() {
     assert_eq!(status, Some(137), "{crashed}");
 
     let mut got = BTreeMap::new();
-    let mut job = EddyJob::start(dir, "amqp-after-crash", &rules, &config);
-    queues.wait_for(&mut got, &expected, &mut job);
+    let mut job = EddyJob::start(dir, "amqp-after-crash", rules, &config);
+    queues.wait_for(&mut got, expected, &mut job);
     let stderr = job.terminate();
     queues.drain_into(&mut got);
     assert!(
@@ -350,12 +328,12 @@ fn a_crash_between_checkpoint_and_acknowledgement_processes_nothing_twice() {
         "the restart skipped what the checkpoint covered:\n{stderr}"
     );
     let got = kafka_support::before(&got, kafka_support::SENTINEL_CUTOFF);
-    kafka_support::assert_same_events(&got, &expected, &format!("{crashed}\n{stderr}"));
+    kafka_support::assert_same_events(&got, expected, &format!("{crashed}\n{stderr}"));
     // Processed twice, the covered messages would also come back late.
     let dead = mesh_support::read_dead_letters(&dir.join("dead-letter.jsonl"));
     assert_eq!(
         mesh_support::reasons_and_raw(&dead).len(),
-        oracle.rejected.len(),
+        case.oracle.rejected.len(),
         "{dead:#?}"
     );
 }

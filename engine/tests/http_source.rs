@@ -131,38 +131,32 @@ fn config(dir: &Path, checkpoint_interval: &str, extra: &str) -> std::path::Path
 /// and its broken lines are dead-lettered (with the file run's reasons
 /// where the mode carries the line unchanged).
 fn fraud_pack_in(mode: &str) {
-    let scratch = tempfile::tempdir().expect("temp dir");
-    let dir = scratch.path();
-    let rules = kafka_support::fraud_dir().join("rules.eddy");
-    let inputs = mesh_support::fraud_inputs();
-    let oracle = mesh_support::oracle(dir, &rules, &inputs);
-    let expected = mesh_support::expected(&oracle);
-    assert!(expected.len() > 20, "{} derived events", expected.len());
-
+    let case = mesh_support::FraudCase::new();
+    let (dir, expected) = (case.dir(), &case.expected);
     let config = config(dir, "1s", "");
-    let mut job = EddyJob::start(dir, &format!("http-{mode}"), &rules, &config);
+    let mut job = EddyJob::start(dir, &format!("http-{mode}"), &case.rules, &config);
     let address = mesh_support::listening_address(&mut job);
-    let statuses = post(dir, &address, mode, &inputs, &[]);
+    let statuses = post(dir, &address, mode, &case.inputs, &[]);
     let accepted = statuses.get("202").copied().unwrap_or(0);
     assert!(accepted > 0, "{statuses:?}");
     assert!(
         statuses.keys().all(|s| s == "202" || s == "400"),
         "only 202, and 400 for a single broken event: {statuses:?}"
     );
-    mesh_support::wait_for_output(&dir.join("out.jsonl"), &expected, &mut job, OUTPUT_WAIT);
+    mesh_support::wait_for_output(&dir.join("out.jsonl"), expected, &mut job, OUTPUT_WAIT);
     let stderr = job.terminate();
 
     let got = kafka_support::before(
         &mesh_support::read_output(&dir.join("out.jsonl")),
         kafka_support::SENTINEL_CUTOFF,
     );
-    kafka_support::assert_same_events(&got, &expected, &format!("eddy's stderr:\n{stderr}"));
+    kafka_support::assert_same_events(&got, expected, &format!("eddy's stderr:\n{stderr}"));
     let dead = mesh_support::read_dead_letters(&dir.join("dead-letter.jsonl"));
-    assert_eq!(dead.len(), oracle.rejected.len(), "{dead:#?}");
+    assert_eq!(dead.len(), case.oracle.rejected.len(), "{dead:#?}");
     if mode == "binary" || mode == "ndjson" {
         assert_eq!(
             mesh_support::reasons_and_raw(&dead),
-            mesh_support::reasons_and_raw(&oracle.rejected),
+            mesh_support::reasons_and_raw(&case.oracle.rejected),
         );
     }
     assert!(
@@ -267,6 +261,7 @@ fn every_answer_of_the_http_source_is_given_when_due() {
         &config,
         format!(
             "channel_capacity = 1\n\
+             [metrics]\nlisten = \"127.0.0.1:0\"\n\
              [checkpoint]\ndir = \"checkpoints\"\ninterval = \"1s\"\n\
              [streams.auth]\ntype = \"http\"\nlisten = \"127.0.0.1:0\"\npath = \"/auth\"\n\
              token_env = \"EDDY_TEST_TOKEN\"\nmax_request_bytes = 4096\nmax_backlog = 3\n\
@@ -426,6 +421,27 @@ fn every_answer_of_the_http_source_is_given_when_due() {
         "{}",
         pushed_back.head
     );
+
+    // Every answer is counted per status.
+    let stderr = job.stderr();
+    let metrics_address = stderr
+        .lines()
+        .find_map(|l| l.split("metrics, health and reload on http://").nth(1))
+        .expect("the metrics endpoint's address")
+        .trim()
+        .to_string();
+    let exposition = request(&metrics_address, "GET", "/metrics", &[], b"").body;
+    for expected in [
+        "eddy_http_requests_total{status=\"401\"} 2",
+        "eddy_http_requests_total{status=\"405\"} 1",
+        "eddy_http_requests_total{status=\"413\"} 1",
+        "eddy_http_requests_total{status=\"429\"} 1",
+    ] {
+        assert!(
+            exposition.contains(expected),
+            "no `{expected}` in\n{exposition}"
+        );
+    }
     drop(receiver);
     let _ = job.kill_dash_nine();
 }
@@ -442,34 +458,17 @@ fn ce(data: &str) -> String {
 /// second half from the log and derives everything.
 #[test]
 fn a_kill_dash_nine_after_202_loses_nothing() {
-    let scratch = tempfile::tempdir().expect("temp dir");
-    let dir = scratch.path();
-    let rules = kafka_support::fraud_dir().join("rules.eddy");
-    let inputs = mesh_support::fraud_inputs();
-    let oracle = mesh_support::oracle(dir, &rules, &inputs);
-    let expected = mesh_support::expected(&oracle);
+    let case = mesh_support::FraudCase::new();
+    let (dir, rules) = (case.dir(), &case.rules);
     let config = config(dir, "1h", "");
-    let half = |first: bool| -> BTreeMap<&'static str, Vec<String>> {
-        inputs
-            .iter()
-            .map(|(&stream, lines)| {
-                let middle = lines.len() / 2;
-                let part = if first {
-                    &lines[..middle]
-                } else {
-                    &lines[middle..]
-                };
-                (stream, part.to_vec())
-            })
-            .collect()
-    };
+    let half = |first: bool| case.part(usize::from(!first), 2);
 
-    let mut job = EddyJob::start(dir, "http-first-half", &rules, &config);
+    let mut job = EddyJob::start(dir, "http-first-half", rules, &config);
     let address = mesh_support::listening_address(&mut job);
     post(dir, &address, "ndjson", &half(true), &[]);
     let first = job.terminate();
 
-    let mut job = EddyJob::start(dir, "http-second-half", &rules, &config);
+    let mut job = EddyJob::start(dir, "http-second-half", rules, &config);
     let address = mesh_support::listening_address(&mut job);
     let statuses = post(dir, &address, "ndjson", &half(false), &[]);
     assert_eq!(statuses.keys().collect::<Vec<_>>(), ["202"], "{statuses:?}");
@@ -479,8 +478,13 @@ fn a_kill_dash_nine_after_202_loses_nothing() {
         "no checkpoint after the first one of the run:\n{second}"
     );
 
-    let mut job = EddyJob::start(dir, "http-after-kill", &rules, &config);
-    mesh_support::wait_for_output(&dir.join("out.jsonl"), &expected, &mut job, OUTPUT_WAIT);
+    let mut job = EddyJob::start(dir, "http-after-kill", rules, &config);
+    mesh_support::wait_for_output(
+        &dir.join("out.jsonl"),
+        &case.expected,
+        &mut job,
+        OUTPUT_WAIT,
+    );
     let third = job.terminate();
     let context = format!("first run:\n{first}\nsecond:\n{second}\nthird:\n{third}");
     assert!(
@@ -491,5 +495,5 @@ fn a_kill_dash_nine_after_202_loses_nothing() {
         &mesh_support::read_output(&dir.join("out.jsonl")),
         kafka_support::SENTINEL_CUTOFF,
     );
-    kafka_support::assert_same_events(&got, &expected, &context);
+    kafka_support::assert_same_events(&got, &case.expected, &context);
 }

@@ -17,10 +17,11 @@
 //! The crate knows nothing of eddy's rules: what an acceptable event is, the
 //! caller says with a [`Check`] per route.
 
+pub mod auth;
 pub mod binding;
 pub mod server;
 pub mod wal;
 
 pub use binding::{Envelope, Refusal, BAD_ENVELOPE, MALFORMED_JSON};
-pub use server::{Check, HttpServer, Ready, Route, ServerSettings};
+pub use server::{Answered, Check, HttpServer, Ready, Route, ServerSettings};
 pub use wal::{Record, Wal, WalError, WalReader, WalWriter};

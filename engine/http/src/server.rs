@@ -34,6 +34,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::auth::bearer_matches;
 use crate::binding::{envelopes, Envelope};
 use crate::wal::{Record, WalError, WalWriter};
 
@@ -58,6 +59,9 @@ pub struct Route {
     pub max_backlog: u64,
 }
 
+/// Told the status of every answer (the job counts them per status).
+pub type Answered = Arc<dyn Fn(u16) + Send + Sync>;
+
 /// How a listener answers.
 #[derive(Clone)]
 pub struct ServerSettings {
@@ -65,6 +69,7 @@ pub struct ServerSettings {
     /// When set, `POST`s need `Authorization: Bearer <token>`.
     pub token: Option<String>,
     pub max_request_bytes: usize,
+    pub answered: Option<Answered>,
 }
 
 /// Whether the job reads its input (`/readyz`).
@@ -81,6 +86,7 @@ struct State {
     token: Option<String>,
     max_request_bytes: usize,
     ready: Ready,
+    answered: Option<Answered>,
 }
 
 impl HttpServer {
@@ -98,6 +104,7 @@ impl HttpServer {
             token: settings.token,
             max_request_bytes: settings.max_request_bytes,
             ready,
+            answered: settings.answered,
         });
         let task = tokio::spawn(accept(listener, state));
         Ok(HttpServer { address, task })
@@ -151,8 +158,16 @@ fn retry_later(status: StatusCode, why: String) -> Answer {
 }
 
 async fn answer(request: Request<Incoming>, state: Arc<State>) -> Result<Answer, Infallible> {
+    let answer = route(request, &state).await;
+    if let Some(answered) = &state.answered {
+        answered(answer.status().as_u16());
+    }
+    Ok(answer)
+}
+
+async fn route(request: Request<Incoming>, state: &State) -> Answer {
     let path = request.uri().path().to_string();
-    Ok(match (request.method(), path.as_str()) {
+    match (request.method(), path.as_str()) {
         (&Method::GET, "/healthz") => reply(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz") if (state.ready)() => reply(StatusCode::OK, "ready\n"),
         (&Method::GET, "/readyz") => reply(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
@@ -165,9 +180,9 @@ async fn answer(request: Request<Incoming>, state: Arc<State>) -> Result<Answer,
                     .insert(ALLOW, HeaderValue::from_static("POST"));
                 response
             }
-            Some(route) => post(request, route, &state).await,
+            Some(route) => post(request, route, state).await,
         },
-    })
+    }
 }
 
 async fn post(request: Request<Incoming>, route: &Route, state: &State) -> Answer {
@@ -175,9 +190,8 @@ async fn post(request: Request<Incoming>, route: &Route, state: &State) -> Answe
         let given = request
             .headers()
             .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token.as_str()) {
+            .and_then(|v| v.to_str().ok());
+        if !bearer_matches(given, token) {
             let mut response = reply(StatusCode::UNAUTHORIZED, "a bearer token is required\n");
             response
                 .headers_mut()

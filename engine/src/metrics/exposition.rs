@@ -76,6 +76,14 @@ pub fn render(metrics: &Metrics) -> String {
         "outcome",
         &metrics.reloads.snapshot(),
     );
+    labelled(
+        &mut out,
+        "eddy_http_requests_total",
+        "counter",
+        "Requests to the HTTP source, per status of the answer (202 accepted, 429 pushed back, ...).",
+        "status",
+        &metrics.http_answers.snapshot(),
+    );
     header(
         &mut out,
         "eddy_limit_hits_total",

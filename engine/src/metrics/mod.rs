@@ -39,6 +39,8 @@ pub struct Metrics {
     checkpoint_bytes: AtomicU64,
     partitions: AtomicU64,
     reloads: Labelled,
+    /// Answers of the HTTP source, per status.
+    http_answers: Labelled,
     /// (rule, limit) -> times the limit bit, over the running tasks.
     limit_hits: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// Microseconds from reading a message to emitting what it completed.
@@ -91,6 +93,7 @@ impl Metrics {
             checkpoint_bytes: AtomicU64::new(0),
             partitions: AtomicU64::new(0),
             reloads: Labelled::default(),
+            http_answers: Labelled::default(),
             limit_hits: Mutex::new(BTreeMap::new()),
             latency_us: Mutex::new(histogram),
             ready: AtomicBool::new(false),
@@ -111,6 +114,11 @@ impl Metrics {
 
     pub fn derived(&self, rule: &str) {
         self.derived.add(rule, 1);
+    }
+
+    /// The HTTP source answered a request with `status`.
+    pub fn http_answer(&self, status: u16) {
+        self.http_answers.add(&status.to_string(), 1);
     }
 
     /// A reload's outcome: `applied` or `refused`.

@@ -42,6 +42,51 @@ pub fn oracle(dir: &Path, rules: &Path, inputs: &BTreeMap<&'static str, Vec<Stri
     kafka_support::oracle(dir, rules, &STREAMS, &inputs)
 }
 
+/// A test of the fraud pack in a scratch directory: its rules, its input
+/// (with sentinels) and the file run of them.
+pub struct FraudCase {
+    scratch: tempfile::TempDir,
+    pub rules: std::path::PathBuf,
+    pub inputs: BTreeMap<&'static str, Vec<String>>,
+    pub oracle: FileRun,
+    /// The file run's derived events a live job must have emitted.
+    pub expected: BTreeMap<String, Derived>,
+}
+
+impl FraudCase {
+    pub fn new() -> FraudCase {
+        let scratch = tempfile::tempdir().expect("temp dir");
+        let rules = kafka_support::fraud_dir().join("rules.eddy");
+        let inputs = fraud_inputs();
+        let oracle = oracle(scratch.path(), &rules, &inputs);
+        let expected = expected(&oracle);
+        assert!(expected.len() > 20, "{} derived events", expected.len());
+        FraudCase {
+            scratch,
+            rules,
+            inputs,
+            oracle,
+            expected,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.scratch.path()
+    }
+
+    /// Part `index` of `parts` of every stream's input, in order.
+    pub fn part(&self, index: usize, parts: usize) -> BTreeMap<&'static str, Vec<String>> {
+        self.inputs
+            .iter()
+            .map(|(&stream, lines)| {
+                let size = lines.len().div_ceil(parts);
+                let end = (size * (index + 1)).min(lines.len());
+                (stream, lines[(size * index).min(end)..end].to_vec())
+            })
+            .collect()
+    }
+}
+
 /// The file run's derived events a live job must have emitted.
 pub fn expected(oracle: &FileRun) -> BTreeMap<String, Derived> {
     kafka_support::before(&oracle.events, kafka_support::SENTINEL_CUTOFF)

@@ -122,11 +122,13 @@ pub async fn start(
             .unwrap_or(HttpStream::DEFAULT_MAX_REQUEST_BYTES);
         let paths: Vec<String> = routes.iter().map(|r| r.path.clone()).collect();
         let ready_metrics = metrics.clone();
+        let answer_metrics = metrics.clone();
         let server = HttpServer::start(
             ServerSettings {
                 listen: listen.clone(),
                 token: token.clone(),
                 max_request_bytes,
+                answered: Some(Arc::new(move |status| answer_metrics.http_answer(status))),
             },
             routes,
             Arc::new(move || ready_metrics.is_ready()),
