@@ -1,7 +1,8 @@
-//! `eddy run --config`: the long-lived streaming job on Kafka, on the one
-//! driver ([`crate::driver`]).
+//! `eddy run --config`: the long-lived streaming job on Kafka or on the
+//! event mesh (HTTP, AMQP), on the one driver ([`crate::driver`]).
 //!
-//! One consumer in the group reads every input topic and the job's
+//! A mesh job ([`mesh`]) is one task fed by its HTTP streams' write-ahead
+//! logs and its AMQP queues. On Kafka, one consumer in the group reads every input topic and the job's
 //! internal repartition topics ([`input`]); the partitions it is given are
 //! tasks of the driver (partition N of every input topic, or of every
 //! internal topic of one group of rules: one pipeline, one checkpoint
