@@ -164,7 +164,15 @@ async fn metrics_health_and_a_reload_under_traffic() {
     // The first half of a takeover: three failures and a login from elsewhere.
     let first_half = first_half_of_a_takeover("ops");
     topics.produce(&brokers, dir.path(), &first_half);
-    let metrics = wait_for_metric(port, &mut job, "eddy_events_in_total{stream=\"auth\"}", 4.0);
+    wait_for_metric(port, &mut job, "eddy_events_in_total{stream=\"auth\"}", 4.0);
+    // The gauges (open state, lag) are refreshed every second, after the
+    // counters: wait for them too rather than race the first refresh.
+    let metrics = wait_for_metric(
+        port,
+        &mut job,
+        "eddy_open_state_entries{rule=\"account_takeover\"}",
+        0.0,
+    );
     assert_eq!(
         http(port, "GET", "/readyz").0,
         200,
