@@ -56,28 +56,22 @@ struct SortedRun {
 }
 
 impl SortedRun {
+    fn pending(&self, &(time, offset, row): &(Millis, i64, usize)) -> Pending {
+        Pending {
+            time,
+            stream: self.stream,
+            offset,
+            slot: self.slot,
+            row,
+        }
+    }
+
     fn head(&self) -> Option<Pending> {
-        self.rows
-            .get(self.next)
-            .map(|&(time, offset, row)| Pending {
-                time,
-                stream: self.stream,
-                offset,
-                slot: self.slot,
-                row,
-            })
+        self.rows.get(self.next).map(|row| self.pending(row))
     }
 
     fn waiting(&self) -> impl Iterator<Item = Pending> + '_ {
-        self.rows[self.next..]
-            .iter()
-            .map(|&(time, offset, row)| Pending {
-                time,
-                stream: self.stream,
-                offset,
-                slot: self.slot,
-                row,
-            })
+        self.rows[self.next..].iter().map(|row| self.pending(row))
     }
 }
 
